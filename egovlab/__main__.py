@@ -1,0 +1,3 @@
+from egovlab.cli import main
+
+main()

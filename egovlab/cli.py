@@ -1,0 +1,233 @@
+"""The `egovlab` command line: one verb per job, all reading the same validated Scenario."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from egovlab import __version__
+from egovlab.inventory import addressing, export, loader
+from egovlab.inventory.errors import EgovlabError
+from egovlab.inventory.graph import site_tree
+from egovlab.inventory.scenario import Scenario
+from egovlab.inventory.units import format_bandwidth
+
+# Piped or in CI, rich would assume 80 columns and squeeze the address columns into "…".
+console = Console(soft_wrap=False, emoji=False, width=None if sys.stdout.isatty() else 200)
+SCENARIO = click.argument("file", metavar="FILE")
+ALLOCATIONS = click.option("--allocations", type=click.Path(dir_okay=False),
+                           help="Allocation file to keep addresses stable (default: FILE's .allocations.yml).")
+
+
+class Group(click.Group):
+    """Bad input ends with its message on stderr and exit code 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EgovlabError as exc:
+            click.echo(str(exc), err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="egovlab")
+def cli() -> None:
+    """egovlab: emulate, simulate and provision a province's e-government infrastructure.
+
+    FILE is a scenario YAML file, or the name of a built-in scenario ('dongthap').
+    """
+
+
+def _load(file: str, allocations: str | None = None) -> Scenario:
+    return loader.load(file, allocations)
+
+
+@cli.command()
+@SCENARIO
+@ALLOCATIONS
+def validate(file: str, allocations: str | None) -> None:
+    """Check a scenario: schema, references, policy, address pools. Exit 2 on any problem."""
+    sc = _load(file, allocations)
+    plan = sc.plan
+    console.print(f"[green]ok[/green] {sc.source}: scenario '{sc.name}': {len(sc.sites)} sites, "
+                  f"{len(sc.links)} links, {sum(1 for _ in sc.servers())} servers, {len(sc.spec.services)} services, "
+                  f"{len(sc.spec.policy.allow)} policy flows, {len(plan.hosts)} addressed hosts")
+    if plan.new:
+        console.print(f"[yellow]note[/yellow] {len(plan.new)} block(s) are not in the allocation file yet; "
+                      f"`egovlab plan {file} --save` records them")
+
+
+@cli.command()
+@SCENARIO
+@click.option("--all", "expand", is_flag=True, help="List every commune instead of a count per district.")
+def show(file: str, expand: bool) -> None:
+    """Counts per site kind and link kind, and the tree of sites."""
+    sc = _load(file)
+    kinds = Counter(s.kind for s in sc.sites.values())
+    table = Table(title=f"{sc.spec.title or sc.name}")
+    table.add_column("site kind")
+    table.add_column("sites", justify="right")
+    table.add_column("hosts", justify="right")
+    table.add_column("generated", justify="right")
+    for kind, count in kinds.most_common():
+        names = [n for n, s in sc.sites.items() if s.kind == kind]
+        table.add_row(kind, str(count), str(sum(sc.host_count(n) for n in names)),
+                      str(sum(1 for n in names if sc.sites[n].generated)))
+    table.add_row("[bold]total", f"[bold]{len(sc.sites)}", f"[bold]{sum(sc.host_count(n) for n in sc.sites)}", "")
+    console.print(table)
+
+    links = Table(title="links")
+    for col in ("link kind", "links", "primary", "backup", "bandwidth"):
+        links.add_column(col, justify="left" if col == "link kind" else "right")
+    for kind, count in Counter(l.kind for l in sc.links).most_common():
+        of_kind = [l for l in sc.links if l.kind == kind]
+        bws = sorted({l.bandwidth for l in of_kind})
+        links.add_row(kind, str(count), str(sum(l.role == "primary" for l in of_kind)),
+                      str(sum(l.role == "backup" for l in of_kind)), ", ".join(format_bandwidth(b) for b in bws))
+    console.print(links)
+
+    servers = list(sc.servers())
+    dcs = Table(title="data centres")
+    for col in ("site", "zone", "servers", "cores", "services"):
+        dcs.add_column(col)
+    for dc in sc.data_centres():
+        for zone in sc.sites[dc].zones:
+            here = [r for r in servers if r.site == dc and r.zone == zone]
+            svcs = sorted({s for r in here for s in r.server.runs})
+            dcs.add_row(dc, zone, str(len(here)), str(sum(r.cores for r in here)), ", ".join(svcs))
+    console.print(dcs)
+
+    children = site_tree(sc)
+    tree = Tree(f"[bold]{sc.name}")
+
+    def grow(node: Tree, parent: str | None) -> None:
+        kids = children.get(parent, [])
+        communes = [k for k in kids if sc.sites[k].kind == "commune"]
+        for kid in kids:
+            if sc.sites[kid].kind == "commune" and not expand:
+                continue
+            site = sc.sites[kid]
+            label = f"{kid} [dim]{site.kind}, {sc.stages[kid]}[/dim]" + (f" — {site.title}" if site.title else "")
+            grow(node.add(label), kid)
+        if communes and not expand:
+            node.add(f"[dim]{len(communes)} communes[/dim]")
+
+    grow(tree, None)
+    console.print(tree)
+
+
+def _plan_rows(sc: Scenario, view: str) -> tuple[list[str], list[list[str]]]:
+    plan = sc.plan
+    s = lambda v: "" if v is None else str(v)  # noqa: E731
+    if view == "hosts":
+        header = ["host", "site", "zone", "role", "ipv4", "ipv6", "mgmt_ipv4", "mgmt_ipv6"]
+        rows = [[h.name, h.site, s(h.zone), h.role, s(h.ipv4), s(h.ipv6), s(h.mgmt_ipv4), s(h.mgmt_ipv6)]
+                for h in plan.hosts.values()]
+    elif view == "links":
+        header = ["link", "a", "b", "ipv4", "ipv6"]
+        rows = [[l.name, l.a, l.b, s(l.ipv4) if l.v4_active else "", s(l.ipv6) if l.v6_active else ""]
+                for l in plan.links.values()]
+    else:
+        header = ["subnet", "site", "kind", "stage", "ipv4", "ipv6", "gateway4", "gateway6"]
+        rows = [[n.key, n.site, sc.sites[n.site].kind, sc.stages[n.site],
+                 s(n.ipv4) if n.v4_active else "", s(n.ipv6) if n.v6_active else "", s(n.gateway4), s(n.gateway6)]
+                for n in plan.subnets.values()]
+    return header, rows
+
+
+def plan_json(sc: Scenario) -> dict:
+    views = {}
+    for view in ("subnets", "hosts", "links"):
+        header, rows = _plan_rows(sc, view)
+        views[view] = [dict(zip(header, r)) for r in rows]
+    return {"scenario": sc.name, "ipv6_phase": sc.phase.name if sc.phase else None, **views,
+            "allocations": sc.plan.allocations}
+
+
+@cli.command()
+@SCENARIO
+@ALLOCATIONS
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--view", type=click.Choice(["subnets", "hosts", "links"]), default="subnets", show_default=True,
+              help="What to list (json always has all three).")
+@click.option("--save", is_flag=True, help="Record the allocations so later plans keep these addresses.")
+def plan(file: str, allocations: str | None, fmt: str, view: str, save: bool) -> None:
+    """The dual-stack address plan: subnets, host addresses, link addresses."""
+    sc = _load(file, allocations)
+    if fmt == "json":
+        click.echo(json.dumps(plan_json(sc), indent=2))
+    else:
+        header, rows = _plan_rows(sc, view)
+        if fmt == "csv":
+            buf = io.StringIO()
+            writer = csv.writer(buf, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+            click.echo(buf.getvalue(), nl=False)
+        else:
+            phase = f", IPv6 phase '{sc.phase.name}'" if sc.phase else ""
+            table = Table(title=f"address plan of '{sc.name}' ({view}{phase})")
+            for col in header:
+                table.add_column(col, no_wrap=True)
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+    if save:
+        path = Path(allocations) if allocations else addressing.allocation_path(loader.resolve_path(file))
+        addressing.write_allocations(path, sc.plan.allocations)
+        click.echo(f"saved {len(sc.plan.allocations)} allocations to {path}", err=True)
+    elif sc.plan.new and fmt == "table":
+        click.echo(f"note: {len(sc.plan.new)} new block(s) not recorded; add --save to keep them stable", err=True)
+
+
+@cli.group(cls=Group)
+def export_() -> None:
+    """Export the scenario for other tools."""
+
+
+cli.add_command(export_, name="export")
+
+
+@export_.command("ansible-inventory")
+@SCENARIO
+@ALLOCATIONS
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
+def export_ansible(file: str, allocations: str | None, output: str | None) -> None:
+    """An Ansible YAML inventory: hosts grouped by zone, site kind, DC and service."""
+    text = export.ansible_inventory_yaml(_load(file, allocations))
+    if output:
+        Path(output).write_text(text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@export_.command("graph")
+@SCENARIO
+@click.option("-o", "--output", default="out/topology", show_default=True,
+              help="Output path without extension: writes OUTPUT.dot and OUTPUT.png.")
+@click.option("--png/--no-png", default=True, show_default=True, help="Also render a PNG with Graphviz.")
+@click.option("--layout", type=click.Choice(["twopi", "neato", "sfdp", "dot", "circo"]), default="twopi",
+              show_default=True)
+def export_graph(file: str, output: str, png: bool, layout: str) -> None:
+    """The topology as Graphviz DOT and a PNG picture."""
+    sc = _load(file)
+    for path in export.write_graph(sc, Path(output), png=png, layout=layout):
+        click.echo(f"wrote {path}")
+
+
+def main() -> None:
+    cli(prog_name="egovlab")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
