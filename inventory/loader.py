@@ -94,6 +94,10 @@ def _pydantic_problems(exc: ValidationError) -> list[Problem]:
             msg = f"expected one of {err['ctx']['expected']}, got {given!r}"
         elif kind == "value_error":
             msg = msg.removeprefix("Value error, ")
+        elif kind in ("too_short", "too_long"):
+            bound = err["ctx"].get("min_length" if kind == "too_short" else "max_length")
+            msg = f"expected {'at least' if kind == 'too_short' else 'at most'} {bound} item(s), " \
+                  f"got {err['ctx'].get('actual_length')}"
         elif kind == "string_pattern_mismatch":
             msg = f"invalid name {given!r}: use lower-case letters, digits and '-'"
         else:

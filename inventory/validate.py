@@ -12,8 +12,11 @@ from .schema import DC_KINDS, SITE_KINDS
 
 def check(sc: Scenario) -> list[Problem]:
     problems: list[Problem] = []
-    for checker in (_sites, _links, _servers, _services, _policy, _pools, _ipv6, _workload, _connected):
+    for checker in (_sites, _links, _servers, _services, _policy, _pools, _ipv6, _workload):
         problems.extend(checker(sc))
+    # Connectivity is only meaningful once every link is sound; otherwise it repeats their problems.
+    if not any(p.path.startswith(("sites.", "links")) for p in problems):
+        problems.extend(_connected(sc))
     return problems
 
 
@@ -109,6 +112,7 @@ def _services(sc: Scenario) -> list[Problem]:
                 continue
             if role == "backup" and site.kind != "backup-dc":
                 out.append(Problem(where, f"backup placement must be a backup-dc site, '{site_name}' is '{site.kind}'"))
+                continue
             if site.kind in DC_KINDS:
                 if svc.zone is None:
                     out.append(Problem(f"{path}.zone", f"a service placed in data centre '{site_name}' needs a zone"))
@@ -169,7 +173,7 @@ def _policy(sc: Scenario) -> list[Problem]:
             if svc is None:
                 continue
             missing = sorted(set(flow.ip) - set(svc.ip_versions))
-            if missing:
+            if missing and "ip" in flow.model_fields_set:  # by default a flow uses what the service speaks
                 out.append(Problem(f"{path}.ip", f"service '{svc_name}' does not speak IPv{missing[0]}"))
             # A client that speaks only the one family the service lacks can never reach it.
             for version, stage in ((4, "v4-only"), (6, "v6-only")):

@@ -1,0 +1,30 @@
+# The README's two commands: `make run` and `make test`. Both set up what is missing first.
+SCENARIO ?= inventory/dongthap.yml
+OUT ?= out
+EGOVLAB := .venv/bin/egovlab
+PYTEST_ARGS ?=
+
+.PHONY: setup run test bench clean
+
+setup:
+	@scripts/setup.sh
+
+## The main job on the built-in Đồng Tháp scenario: validate, show, plan, export.
+run: setup
+	$(EGOVLAB) validate $(SCENARIO)
+	$(EGOVLAB) show $(SCENARIO)
+	$(EGOVLAB) plan $(SCENARIO)
+	$(EGOVLAB) export ansible-inventory $(SCENARIO) -o $(OUT)/inventory.yml
+	$(EGOVLAB) export graph $(SCENARIO) -o $(OUT)/topology
+	@echo "reports in $(OUT)/: inventory.yml topology.dot topology.png"
+
+## The whole test suite, exactly as CI runs it.
+test: setup
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+## Benchmarks (not tests): figures to benchmarks/results/*.json.
+bench: setup
+	.venv/bin/python benchmarks/inventory_scale.py
+
+clean:
+	rm -rf $(OUT) .pytest_cache .hypothesis
