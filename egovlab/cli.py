@@ -47,6 +47,14 @@ def cli() -> None:
     """
 
 
+def write_file(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    except OSError as exc:
+        raise EgovlabError(f"{path}: cannot write: {exc.strerror}") from None
+
+
 def _load(file: str, allocations: str | None = None) -> Scenario:
     return loader.load(file, allocations)
 
@@ -183,7 +191,7 @@ def plan(file: str, allocations: str | None, fmt: str, view: str, save: bool) ->
             console.print(table)
     if save:
         path = Path(allocations) if allocations else addressing.allocation_path(loader.resolve_path(file))
-        addressing.write_allocations(path, sc.plan.allocations)
+        write_file(path, addressing.allocation_text(sc.plan.allocations))
         click.echo(f"saved {len(sc.plan.allocations)} allocations to {path}", err=True)
     elif sc.plan.new and fmt == "table":
         click.echo(f"note: {len(sc.plan.new)} new block(s) not recorded; add --save to keep them stable", err=True)
@@ -205,7 +213,7 @@ def export_ansible(file: str, allocations: str | None, output: str | None) -> No
     """An Ansible YAML inventory: hosts grouped by zone, site kind, DC and service."""
     text = export.ansible_inventory_yaml(_load(file, allocations))
     if output:
-        Path(output).write_text(text)
+        write_file(Path(output), text)
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
@@ -221,7 +229,11 @@ def export_ansible(file: str, allocations: str | None, output: str | None) -> No
 def export_graph(file: str, output: str, png: bool, layout: str) -> None:
     """The topology as Graphviz DOT and a PNG picture."""
     sc = _load(file)
-    for path in export.write_graph(sc, Path(output), png=png, layout=layout):
+    try:
+        written = export.write_graph(sc, Path(output), png=png, layout=layout)
+    except OSError as exc:
+        raise EgovlabError(f"{output}: cannot write: {exc.strerror}") from None
+    for path in written:
         click.echo(f"wrote {path}")
 
 

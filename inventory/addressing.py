@@ -331,5 +331,9 @@ def read_allocations(path: Path) -> dict[str, str]:
     return {str(k): v for k, v in data.items()}
 
 
+def allocation_text(allocations: dict[str, str]) -> str:
+    return ALLOCATION_HEADER + yaml.safe_dump(dict(sorted(allocations.items())), sort_keys=False)
+
+
 def write_allocations(path: Path, allocations: dict[str, str]) -> None:
-    path.write_text(ALLOCATION_HEADER + yaml.safe_dump(dict(sorted(allocations.items())), sort_keys=False))
+    path.write_text(allocation_text(allocations))

@@ -108,3 +108,14 @@ def test_vagrantfile_validates():
     assert vagrant, "vagrant is installed by scripts/setup.sh"
     proc = subprocess.run([vagrant, "validate"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_outputs_go_to_new_directories_and_unwritable_paths_exit_2(tmp_path):
+    out = tmp_path / "a" / "b" / "inventory.yml"
+    assert run("export", "ansible-inventory", "dongthap", "-o", str(out)).exit_code == 0 and out.exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = run("export", "ansible-inventory", "dongthap", "-o", str(blocker / "x.yml"))
+    assert r.exit_code == 2 and "cannot write" in r.stderr
+    r = run("export", "graph", "dongthap", "--no-png", "-o", str(blocker / "topo"))
+    assert r.exit_code == 2 and "cannot write" in r.stderr
