@@ -197,12 +197,9 @@ def plan(file: str, allocations: str | None, fmt: str, view: str, save: bool) ->
         click.echo(f"note: {len(sc.plan.new)} new block(s) not recorded; add --save to keep them stable", err=True)
 
 
-@cli.group(cls=Group)
+@cli.group("export")
 def export_() -> None:
     """Export the scenario for other tools."""
-
-
-cli.add_command(export_, name="export")
 
 
 @export_.command("ansible-inventory")
@@ -235,6 +232,9 @@ def export_graph(file: str, output: str, png: bool, layout: str) -> None:
         raise EgovlabError(f"{output}: cannot write: {exc.strerror}") from None
     for path in written:
         click.echo(f"wrote {path}")
+
+
+from egovlab import lab_cli  # noqa: E402,F401 - registers the emulation verbs on `cli`
 
 
 def main() -> None:

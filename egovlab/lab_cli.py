@@ -1,0 +1,354 @@
+"""CLI verbs of the emulation: up, down, check, fault, probe."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from egovlab.inventory import loader
+from egovlab.inventory.errors import EgovlabError
+from egovlab.topology import cleanup, faults, probes
+from egovlab.topology.model import DEFAULT_PREFIX, emulation_plan
+from egovlab.topology.state import LabError, read_state, remove_state
+
+from .cli import SCENARIO, cli, console, write_file
+
+PREFIX = click.option("--prefix", default=DEFAULT_PREFIX, show_default=True,
+                      help="Name prefix of the lab's nodes, so several labs can share a machine.")
+HOSTS = click.option("--hosts-per-site", type=click.IntRange(min=0), default=None,
+                     help="Cap representative hosts per site (default: the scenario's).")
+CONTROLLER = click.option("--controller", metavar="HOST:PORT", default=None,
+                          help="Run the switches fail-secure under this OpenFlow controller (default: standalone).")
+
+
+def _controller(value: str | None) -> tuple[str, int] | None:
+    if value is None:
+        return None
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise EgovlabError(f"--controller: expected HOST:PORT, got '{value}'")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise EgovlabError("--controller: the lab's controller must be on this machine (127.0.0.1)")
+    return ("127.0.0.1" if host == "localhost" else host, int(port))
+
+
+def _make_lab(file: str, prefix: str, hosts_per_site: int | None, controller: str | None):
+    from egovlab.topology.network import Lab  # Mininet is imported only by the verbs that run it
+
+    sc = loader.load(file)
+    plan = emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site)
+    return Lab(sc, plan, controller=_controller(controller), hosts_per_site=hosts_per_site)
+
+
+def _bring_up(lab) -> None:
+    with Progress(TextColumn("{task.description:<18}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=not console.is_terminal) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done)
+
+        lab.progress = progress
+        console.print(f"bringing up '{lab.scenario.name}': {len(lab.plan.switches)} switches, "
+                      f"{len(lab.plan.hosts)} hosts, {len(lab.plan.links)} links "
+                      f"({lab.env.datapath} datapath, "
+                      f"{'controller ' + ':'.join(map(str, lab.controller)) if lab.controller else 'standalone + RSTP'})")
+        lab.start()
+    for warning in lab.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    t = lab.timings
+    console.print(f"[green]up[/green] in {t['up_s']:.1f} s (build {t['build_s']:.1f} s, switches "
+                  f"{t['switches_s']:.1f} s, addresses {t['addresses_s']:.1f} s"
+                  + (f", RSTP {t['rstp_s']:.1f} s" if "rstp_s" in t else "") + ")")
+
+
+def _running_lab(prefix: str):
+    state = read_state(prefix)
+    if state is None:
+        raise EgovlabError(f"no lab with prefix '{prefix}' is up (egovlab up FILE)")
+    sc = loader.load(state["source"])
+    plan = emulation_plan(sc, prefix=prefix, hosts_per_site=state.get("hosts_per_site"))
+    return state, sc, plan
+
+
+@cli.command()
+@SCENARIO
+@PREFIX
+@HOSTS
+@CONTROLLER
+@click.option("--cli", "with_cli", is_flag=True, help="Drop into Mininet's CLI; the lab goes down when it exits.")
+@click.option("--detach", is_flag=True, help="Keep the lab up in the background; `egovlab down` stops it.")
+def up(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, with_cli: bool,
+       detach: bool) -> None:
+    """Bring the province up (Mininet + Open vSwitch) and keep it up until Ctrl-C or `egovlab down`."""
+    if detach:
+        _detach(file, prefix, hosts_per_site, controller)
+        return
+    lab = _make_lab(file, prefix, hosts_per_site, controller)
+    stop = {"now": False}
+
+    def on_signal(signum, frame):
+        stop["now"] = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        _bring_up(lab)
+        if with_cli:
+            from mininet.cli import CLI
+            CLI(lab.net)
+        else:
+            console.print(f"lab '{prefix}' is up (pid {os.getpid()}): `egovlab fault ...`, `egovlab probe matrix`, "
+                          f"`egovlab down` from another shell; Ctrl-C stops it")
+            while not stop["now"]:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        removed = lab.stop()
+        console.print(f"[green]down[/green] in {lab.timings['down_s']:.1f} s: removed {len(removed.bridges)} bridges, "
+                      f"{len(removed.links)} links, {len(removed.processes)} processes")
+
+
+def _detach(file: str, prefix: str, hosts_per_site: int | None, controller: str | None) -> None:
+    argv = [sys.executable, "-m", "egovlab", "up", str(Path(file).resolve()) if Path(file).exists() else file,
+            "--prefix", prefix]
+    if hosts_per_site is not None:
+        argv += ["--hosts-per-site", str(hosts_per_site)]
+    if controller:
+        argv += ["--controller", controller]
+    log = Path(f"/tmp/egovlab-{prefix}.log")
+    with log.open("w") as out:
+        child = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        state = read_state(prefix)
+        if state and state.get("pid") == child.pid:
+            console.print(f"lab '{prefix}' is up in the background (pid {child.pid}, log {log})")
+            return
+        if child.poll() is not None:
+            raise LabError(f"the lab did not come up:\n{log.read_text().strip()}")
+        time.sleep(0.2)
+    child.terminate()
+    raise LabError(f"the lab did not come up within 10 minutes (log {log})")
+
+
+@cli.command()
+@PREFIX
+def down(prefix: str) -> None:
+    """Stop the lab and remove everything it made (idempotent; safe when nothing runs)."""
+    state = read_state(prefix)
+    if state and state.get("pid") and state["pid"] != os.getpid():
+        try:
+            os.kill(state["pid"], signal.SIGTERM)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                os.kill(state["pid"], 0)
+                time.sleep(0.2)
+        except ProcessLookupError:
+            pass
+    removed = cleanup.remove_lab(prefix)
+    remove_state(prefix)
+    left = cleanup.leftovers(prefix)
+    if any(left.values()):
+        raise LabError(f"could not remove everything: {left}")
+    what = "nothing was running" if not state and not removed else "lab removed"
+    console.print(f"{what} (prefix '{prefix}'): {len(removed.bridges)} bridges, {len(removed.links)} links, "
+                  f"{len(removed.processes)} processes cleaned up here")
+
+
+@cli.group(invoke_without_command=False)
+def fault() -> None:
+    """Inject and clear faults on the running lab; every fault is timestamped."""
+
+
+def _fault_command(action: str, help_text: str, metavar: str):
+    @fault.command(action, help=help_text)
+    @click.argument("target", metavar=metavar)
+    @PREFIX
+    def command(target: str, prefix: str) -> None:
+        _, _, plan = _running_lab(prefix)
+        rec = faults.inject(plan, action, target)
+        console.print(f"{rec.iso} {action} {target}: {len(rec.interfaces)} interface(s)")
+
+    return command
+
+
+for _action, _help, _metavar in (
+        ("link-down", "Cut a scenario link (both ends down).", "LINK"),
+        ("link-up", "Repair a scenario link.", "LINK"),
+        ("switch-down", "Fail a switch: every port down.", "SWITCH"),
+        ("switch-up", "Repair a switch.", "SWITCH"),
+        ("isolate", "Cut every link between a site and the rest of the province.", "SITE"),
+        ("restore", "Undo `isolate`.", "SITE"),
+        ("dc-down", "Take a whole data centre dark.", "DC"),
+        ("dc-up", "Bring a data centre back.", "DC")):
+    _fault_command(_action, _help, _metavar)
+
+
+@fault.command("list")
+@PREFIX
+def fault_list(prefix: str) -> None:
+    """Every fault injected on the running lab, with its time."""
+    if read_state(prefix) is None:
+        raise EgovlabError(f"no lab with prefix '{prefix}' is up")
+    table = Table(title=f"faults of lab '{prefix}'")
+    for col in ("time (UTC)", "action", "target", "interfaces"):
+        table.add_column(col)
+    for rec in faults.history(prefix):
+        table.add_row(rec.iso, rec.action, rec.target, str(len(rec.interfaces)))
+    console.print(table)
+
+
+@fault.command("clear")
+@PREFIX
+def fault_clear(prefix: str) -> None:
+    """Repair everything the faults took down."""
+    _, _, plan = _running_lab(prefix)
+    console.print(f"cleared: {len(faults.clear(plan))} interface(s) back up")
+
+
+@cli.group()
+def probe() -> None:
+    """Probe the running lab: the reachability matrix, the failover outage."""
+
+
+def render_matrix(results: list[probes.ProbeResult], title: str) -> Table:
+    """Targets down, sources across: a province has more targets than source kinds."""
+    sources = list(dict.fromkeys(r.probe.source for r in results))
+    targets = list(dict.fromkeys(r.probe.target for r in results))
+    table = Table(title=title, caption="4/6: IPv4/IPv6; ✓ reached, ✗ not, ~ some ports; red ! differs from intent")
+    table.add_column("to \\ from", no_wrap=True)
+    for s in sources:
+        table.add_column(s.replace("kind:", "").replace("zone:", "zone "), justify="center", max_width=12)
+    cells: dict[tuple[str, str], list] = {}
+    for r in results:
+        cells.setdefault((r.probe.target, r.probe.source), []).append(r)
+    for target in targets:
+        row = []
+        for source in sources:
+            mine = cells.get((target, source), [])
+            colour = "red" if any(r.differs for r in mine) else "green" if any(r.reachable for r in mine) else "dim"
+            row.append(f"[{colour}]{probes.cell(mine)}[/{colour}]" if mine else "")
+        ports = sorted({r.probe.port for r in results if r.probe.target == target})
+        table.add_row(f"{target} [dim]{' '.join(ports)}[/dim]", *row)
+    return table
+
+
+def run_matrix(sc, plan, pids: dict[str, int], out: Path | None) -> dict:
+    planned = probes.matrix_plan(sc, plan)
+    t0 = time.perf_counter()
+    results = probes.run_matrix(planned, pids, plan.by_label, plan.prefix)
+    summary = probes.summarize(results)
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    console.print(render_matrix(results, f"reachability of '{sc.name}' (cells: reached/probed per IP version; "
+                                         f"! differs from intent)"))
+    diff = summary["differences"]
+    console.print(f"{summary['probes']} probes in {summary['seconds']} s: {summary['reachable']} reachable, "
+                  f"{summary['intended']} intended; [bold]{summary['differ']} differ from intent[/bold] "
+                  f"({summary['denied_but_reachable']} denied but reachable, "
+                  f"{summary['allowed_but_unreachable']} allowed but unreachable)")
+    for d in diff[:10]:
+        console.print(f"  {'ALLOWED, unreachable' if d['intended'] else 'DENIED, reachable'}: {d['src_host']} -> "
+                      f"{d['dst_host']} {d['port']} IPv{d['version']}")
+    if len(diff) > 10:
+        console.print(f"  … and {len(diff) - 10} more (see the JSON)")
+    if out:
+        write_file(out, json.dumps(summary, indent=1))
+        console.print(f"wrote {out}")
+    return summary
+
+
+@probe.command("matrix")
+@PREFIX
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the full results as JSON.")
+def probe_matrix(prefix: str, json_out: str | None) -> None:
+    """Reachability from every site kind and zone to every service, zone and kind, against intent."""
+    state, sc, plan = _running_lab(prefix)
+    run_matrix(sc, plan, state["pids"], Path(json_out) if json_out else None)
+
+
+@probe.command("failover")
+@click.argument("link")
+@click.option("--from", "src", required=True, help="Source host (scenario name, e.g. h-cao-lanh-h1).")
+@click.option("--to", "dst", required=True, help="Destination host (e.g. web-dvc-1).")
+@click.option("--ipv6", is_flag=True, help="Probe over IPv6 instead of IPv4.")
+@click.option("--interval-ms", type=click.FloatRange(min=0.5, max=100), default=1.0, show_default=True)
+@click.option("--seconds", type=click.FloatRange(min=1, max=60), default=4.0, show_default=True)
+@PREFIX
+def probe_failover(link: str, src: str, dst: str, ipv6: bool, interval_ms: float, seconds: float,
+                   prefix: str) -> None:
+    """Send timestamped packets across a path while LINK is cut; report the outage and losses."""
+    state, sc, plan = _running_lab(prefix)
+    for host in (src, dst):
+        if host not in plan.by_label and host not in plan.hosts:
+            raise EgovlabError(f"unknown host '{host}' (see `egovlab plan FILE --view hosts`)")
+    try:
+        res = probes.failover_probe(plan, state["pids"], link, src, dst, version=6 if ipv6 else 4,
+                                    interval_ms=interval_ms, seconds=seconds)
+    except ValueError as exc:
+        raise EgovlabError(str(exc)) from None
+    console.print(f"cut {res.link}: {src} -> {dst}: outage {res.outage_ms:.0f} ms, lost {res.lost} of "
+                  f"{res.sent} packets at {res.interval_ms:g} ms spacing")
+    click.echo(json.dumps(asdict(res)))
+
+
+@cli.command()
+@SCENARIO
+@PREFIX
+@HOSTS
+@CONTROLLER
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default="out/check.json", show_default=True)
+@click.option("--failover", "failover_link", metavar="LINK", default=None,
+              help="Also cut this link under a 1 ms probe (e.g. h-cao-lanh--core-1).")
+@click.option("--strict", is_flag=True, help="Exit 1 when the network differs from the intended policy.")
+def check(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, json_out: str,
+          failover_link: str | None, strict: bool) -> None:
+    """Bring the province up, probe it against the intended policy, report, and tear it down."""
+    lab = _make_lab(file, prefix, hosts_per_site, controller)
+    try:
+        _bring_up(lab)
+        pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+        if lab.controller is None:
+            console.print("note: no controller: the switches learn and flood (RSTP), so zone policy is not "
+                          "enforced and denied flows show up as reachable")
+        summary = run_matrix(lab.scenario, lab.plan, pids, Path(json_out))
+        if failover_link:
+            src, dst = _failover_pair(lab, failover_link)
+            res = probes.failover_probe(lab.plan, pids, failover_link, src, dst)
+            console.print(f"failover: cut {failover_link} under {src} -> {dst}: outage {res.outage_ms:.0f} ms, "
+                          f"lost {res.lost} of {res.sent} packets")
+            summary["failover"] = asdict(res)
+            write_file(Path(json_out), json.dumps(summary, indent=1))
+    finally:
+        removed = lab.stop()
+        console.print(f"[green]down[/green] in {lab.timings['down_s']:.1f} s: removed {len(removed.bridges)} "
+                      f"bridges, {len(removed.links)} links, {len(removed.processes)} processes")
+    if strict and summary["differ"]:
+        sys.exit(1)
+
+
+def _failover_pair(lab, link: str) -> tuple[str, str]:
+    """A host behind the link's first site and a server in the primary DC."""
+    sc = lab.scenario
+    target = next((l for l in sc.links if l.name == link), None)
+    if target is None:
+        raise EgovlabError(f"unknown link '{link}'")
+    src = next((h.label for h in lab.plan.hosts.values() if h.site == target.a and h.ipv4), None)
+    dc = next(d for d in sc.data_centres() if sc.sites[d].kind == "provincial-dc")
+    dst = next(h.label for h in lab.plan.hosts.values() if h.site == dc and h.zone == "dmz")
+    if src is None:
+        raise EgovlabError(f"no IPv4 host behind '{target.a}' to probe link '{link}' from")
+    return src, dst

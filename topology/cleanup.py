@@ -1,0 +1,99 @@
+"""Remove what a lab made, by name: OVS bridges, veths, host shells. Safe when nothing runs.
+
+Only names of this lab's prefix are touched (`<prefix>s<N>`, `<prefix>h<N>-eth<M>`), so another
+Mininet on the machine, or a lab with another prefix, is left alone (never `mn -c`).
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+
+@dataclass
+class Removed:
+    bridges: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    processes: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.bridges or self.links or self.processes)
+
+
+def _run(*cmd: str) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def lab_bridges(prefix: str) -> list[str]:
+    out = _run("ovs-vsctl", "--timeout=10", "list-br")
+    pattern = re.compile(rf"^{re.escape(prefix)}s\d+$")
+    return [b for b in out.stdout.split() if pattern.match(b)] if out.returncode == 0 else []
+
+
+def lab_links(prefix: str) -> list[str]:
+    """Interfaces in the root namespace that the lab made (veth ends, userspace bridge taps)."""
+    out = _run("ip", "-o", "link", "show")
+    pattern = re.compile(rf"^\d+: ({re.escape(prefix)}[sh]\d+(?:-eth\d+)?)[@:]")
+    return [m.group(1) for line in out.stdout.splitlines() if (m := pattern.match(line))]
+
+
+def lab_processes(prefix: str) -> list[int]:
+    """Mininet's node shells ('bash ... mininet:<name>') and helpers tagged with the prefix."""
+    pids = []
+    marker = re.compile(rf"mininet:{re.escape(prefix)}[sh]\d+\b|egovlab-lab={re.escape(prefix)}\b")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker.search(cmdline):
+            pids.append(int(entry))
+    return pids
+
+
+def remove_lab(prefix: str) -> Removed:
+    removed = Removed()
+    bridges = lab_bridges(prefix)
+    if bridges:
+        args = ["ovs-vsctl", "--timeout=30"]
+        for b in bridges:
+            args += ["--", "--if-exists", "del-br", b]
+        _run(*args)
+        removed.bridges = bridges
+    pids = lab_processes(prefix)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    removed.processes = pids
+    # Killing the shells frees their namespaces and the veth ends inside them; what is left
+    # in the root namespace is deleted by name (deleting one end of a veth removes both).
+    deadline = time.monotonic() + 10
+    with IPRoute() as ipr:
+        while True:
+            links = lab_links(prefix)
+            for name in links:
+                try:
+                    ipr.link("del", ifname=name)
+                    removed.links.append(name)
+                except NetlinkError:
+                    pass  # went with its peer or its namespace
+            if not links or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    return removed
+
+
+def leftovers(prefix: str) -> dict[str, list]:
+    """What of the lab still exists (for tests and `egovlab down`'s report)."""
+    return {"bridges": lab_bridges(prefix), "links": lab_links(prefix), "processes": lab_processes(prefix)}

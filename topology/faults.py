@@ -1,0 +1,135 @@
+"""Faults on a running lab: links, switches, sites, whole data centres; each one timestamped.
+
+A fault sets the interfaces it concerns administratively down (both ends of a link, every port
+of a switch), so the switches see carrier loss as from a real cut. Works from any process:
+the lab's node names and interfaces come from the scenario, which the lab's state file names.
+Every fault is appended to `faults.jsonl` in the lab's state directory.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from egovlab.inventory.errors import EgovlabError
+
+from .model import EmulationPlan
+from .state import state_dir
+
+ACTIONS = ("link-down", "link-up", "switch-down", "switch-up", "isolate", "restore", "dc-down", "dc-up")
+
+
+@dataclass
+class FaultRecord:
+    time: float  # UNIX time, seconds
+    action: str
+    target: str
+    interfaces: list[str]
+
+    @property
+    def iso(self) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.time)) + f".{int(self.time * 1000) % 1000:03d}Z"
+
+
+def _switch_interfaces(plan: EmulationPlan, switches: set[str]) -> list[str]:
+    """The root-namespace ends of every link of these switches (host ends live in namespaces)."""
+    out = []
+    for link in plan.links:
+        for node in (link.a, link.b):
+            if node in switches:
+                out.append(link.intf(node))
+        # a link between two switches: both ends are in the root namespace
+    return sorted(set(out))
+
+
+def resolve(plan: EmulationPlan, action: str, target: str) -> list[str]:
+    """The interfaces a fault touches, or a clear error naming what exists."""
+    sites = {s.site for s in plan.switches.values()}
+    if action in ("link-down", "link-up"):
+        links = plan.links_of_scenario_link(target)
+        if not links:
+            raise EgovlabError(f"unknown link '{target}' (see `egovlab plan FILE --view links`)")
+        return sorted({l.intf(n) for l in links for n in (l.a, l.b)})
+    if action in ("switch-down", "switch-up"):
+        name = plan.by_label.get(target) or (target if target in plan.switches else None)
+        if name is None and target in plan.site_switch:
+            name = plan.site_switch[target]
+        if name is None or name not in plan.switches:
+            raise EgovlabError(f"unknown switch '{target}': give a node name (egs12), a label (h-cao-lanh/agg) "
+                               f"or a site name")
+        return _switch_interfaces(plan, {name})
+    if action in ("isolate", "restore"):
+        if target not in sites:
+            raise EgovlabError(f"unknown site '{target}'")
+        own = {n for n, s in plan.switches.items() if s.site == target}
+        return sorted({l.intf(n) for l in plan.links if l.scenario_link and (l.a in own or l.b in own)
+                       for n in (l.a, l.b)})
+    if action in ("dc-down", "dc-up"):
+        dcs = {s.site for s in plan.switches.values() if s.role == "dc-core"}
+        if target not in dcs:
+            raise EgovlabError(f"'{target}' is not a data centre (data centres: {', '.join(sorted(dcs))})")
+        own = {n for n, s in plan.switches.items() if s.site == target}
+        return _switch_interfaces(plan, own)
+    raise EgovlabError(f"unknown fault '{action}' (expected one of: {', '.join(ACTIONS)})")
+
+
+def set_state(interfaces: list[str], up: bool) -> None:
+    with IPRoute() as ipr:
+        for name in interfaces:
+            idx = ipr.link_lookup(ifname=name)
+            if not idx:
+                raise EgovlabError(f"interface {name} does not exist: is the lab up?")
+            try:
+                ipr.link("set", index=idx[0], state="up" if up else "down")
+            except NetlinkError as exc:
+                raise EgovlabError(f"cannot set {name} {'up' if up else 'down'}: {exc}") from None
+
+
+def inject(plan: EmulationPlan, action: str, target: str) -> FaultRecord:
+    interfaces = resolve(plan, action, target)
+    up = action in ("link-up", "switch-up", "restore", "dc-up")
+    set_state(interfaces, up)
+    record = FaultRecord(time.time(), action, target, interfaces)
+    log = state_dir(plan.prefix) / "faults.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as f:
+        f.write(json.dumps(asdict(record)) + "\n")
+    return record
+
+
+def history(prefix: str) -> list[FaultRecord]:
+    log = state_dir(prefix) / "faults.jsonl"
+    if not log.exists():
+        return []
+    return [FaultRecord(**json.loads(line)) for line in log.read_text().splitlines() if line.strip()]
+
+
+def active(prefix: str) -> list[FaultRecord]:
+    """Faults still in force: interfaces whose last record set them down."""
+    down: dict[str, FaultRecord] = {}
+    for rec in history(prefix):
+        for intf in rec.interfaces:
+            if rec.action.endswith("-down") or rec.action == "isolate":
+                down[intf] = rec
+            else:
+                down.pop(intf, None)
+    seen, out = set(), []
+    for rec in down.values():
+        if id(rec) not in seen:
+            seen.add(id(rec))
+            out.append(rec)
+    return out
+
+
+def clear(plan: EmulationPlan) -> list[str]:
+    """Bring every interface a fault took down back up; returns those interfaces."""
+    interfaces = sorted({i for rec in active(plan.prefix) for i in rec.interfaces})
+    if interfaces:
+        set_state(interfaces, True)
+        log = state_dir(plan.prefix) / "faults.jsonl"
+        with log.open("a") as f:
+            f.write(json.dumps(asdict(FaultRecord(time.time(), "clear", "*", interfaces))) + "\n")
+    return interfaces

@@ -1,0 +1,273 @@
+"""Bring an `EmulationPlan` up as a Mininet network of Open vSwitch bridges, and down again.
+
+Open vSwitch runs with the userspace datapath where the kernel lacks the module (detected),
+OpenFlow 1.3, all bridges created in one ovsdb transaction (Mininet's batch startup).
+Without a controller the bridges run standalone (MAC learning) with RSTP, which breaks the
+loops the redundant links make; with `controller=` they run fail-secure under it.
+
+Hosts get their planned addresses with pyroute2. Their routes make every lab prefix on-link
+(the fabric resolves ARP/ND: flooding when standalone, the controller's proxy under SDN), and
+there is no default route: nothing an emulated host sends can leave the lab.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+from mininet.link import Link, TCLink
+from mininet.log import setLogLevel
+from mininet.net import Mininet
+from mininet.node import Host, OVSSwitch, RemoteController
+
+from egovlab.inventory.scenario import Scenario
+
+from pyroute2 import IPRoute
+from pyroute2.ethtool import Ethtool
+
+from . import cleanup, netns
+from .environment import Environment, detect
+from .model import EmulationPlan, HostNode
+from .shaping import shape_links
+from .state import LabError, read_state, remove_state, write_state
+
+SHAPED_KINDS = ("tslcd-l1", "tslcd-l2", "internet", "dc-interconnect")
+
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+def _no_progress(phase: str, done: int, total: int) -> None:
+    pass
+
+
+@dataclass
+class Lab:
+    scenario: Scenario
+    plan: EmulationPlan
+    controller: tuple[str, int] | None = None  # (ip, port) of an OpenFlow controller; None: standalone
+    env: Environment = field(default_factory=detect)
+    progress: Progress = _no_progress
+    hosts_per_site: int | None = None  # recorded, so other processes rebuild the same plan
+    warnings: list[str] = field(default_factory=list)
+    net: object = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def prefix(self) -> str:
+        return self.plan.prefix
+
+    # -- bring up ------------------------------------------------------------------------
+
+    def start(self) -> "Lab":
+        if problems := self.env.problems():
+            raise LabError("cannot emulate here: " + "; ".join(problems))
+        left = cleanup.leftovers(self.prefix)
+        if any(left.values()):
+            running = read_state(self.prefix)
+            who = f" (pid {running['pid']})" if running else ""
+            raise LabError(f"a lab with prefix '{self.prefix}' is already up{who}: `egovlab down` removes it")
+        self._warn_about_kernel()
+        t0 = time.perf_counter()
+        try:
+            self._build()
+            self.timings["build_s"] = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            self.progress("starting switches", 0, 1)
+            self.net.start()
+            self.progress("starting switches", 1, 1)
+            self.timings["switches_s"] = time.perf_counter() - t1
+            t2 = time.perf_counter()
+            if not self.env.netem:
+                shape_links({l.intf(node): l.bandwidth for l in self.plan.links if l.kind in SHAPED_KINDS
+                             for node in (l.a, l.b)})
+            self._address_hosts()
+            self.timings["addresses_s"] = time.perf_counter() - t2
+            if self.controller is None:
+                self.progress("RSTP converging", 0, 1)
+                self.timings["rstp_s"] = wait_rstp_converged(self.prefix)
+                self.progress("RSTP converging", 1, 1)
+            self._write_state()
+        except BaseException:
+            self.stop()  # a half-built lab leaves nothing behind
+            raise
+        self.timings["up_s"] = time.perf_counter() - t0
+        return self
+
+    def _warn_about_kernel(self) -> None:
+        wanted = [l for l in self.plan.links if l.delay_ms or l.loss_pct]
+        if wanted and not self.env.netem:
+            self.warnings.append(
+                f"this kernel has no netem: the delay/loss of {len(wanted)} link(s) in the scenario are NOT "
+                f"emulated here; bandwidth limits (HTB) are. Use the full-kernel VM for WAN delay.")
+
+    def _build(self) -> None:
+        setLogLevel(os.environ.get("EGOVLAB_MININET_LOG", "error"))
+        standalone = self.controller is None
+        switch = partial(LabSwitch, datapath=self.env.datapath, protocols="OpenFlow13", batch=True,
+                         failMode="standalone" if standalone else "secure", rstp=standalone)
+        net = Mininet(topo=None, switch=switch, host=Host, controller=None, link=Link, build=False,
+                      autoSetMacs=False, autoStaticArp=False, waitConnected=False)
+        self.net = net
+        if not standalone:
+            ip, port = self.controller
+            net.addController("c0", controller=RemoteController, ip=ip, port=port)
+        total = len(self.plan.switches)
+        for i, s in enumerate(self.plan.switches.values(), 1):
+            net.addSwitch(s.name, dpid=f"{s.dpid:016x}")
+            if i % 25 == 0 or i == total:
+                self.progress("creating switches", i, total)
+        total = len(self.plan.hosts)
+        for i, h in enumerate(self.plan.hosts.values(), 1):
+            net.addHost(h.name, ip=None)
+            if i % 25 == 0 or i == total:
+                self.progress("creating hosts", i, total)
+        total = len(self.plan.links)
+        for i, l in enumerate(self.plan.links, 1):
+            params: dict = {}
+            for end, node in (("1", l.a), ("2", l.b)):
+                host = self.plan.hosts.get(node)
+                if host is not None:
+                    params[f"addr{end}"] = host.mac if l.kind != "mgmt" else host.mgmt_mac
+            if l.kind in SHAPED_KINDS and self.env.netem:
+                # Where netem exists, bandwidth, delay and loss go into the topology (TCLink).
+                shape = {"bw": l.bandwidth / 1e6}
+                if l.delay_ms:
+                    shape["delay"] = f"{l.delay_ms}ms"
+                if l.loss_pct:
+                    shape["loss"] = l.loss_pct
+                net.addLink(l.a, l.b, port1=l.a_port, port2=l.b_port, cls=TCLink, **params, **shape)
+            else:
+                net.addLink(l.a, l.b, port1=l.a_port, port2=l.b_port, **params)
+            if i % 25 == 0 or i == total:
+                self.progress("wiring links", i, total)
+
+    def _address_hosts(self) -> None:
+        a = self.scenario.spec.addressing
+        routes4 = [str(p) for p in [*a.ipv4_pools, a.ipv4_link_pool, a.external_ipv4] if p is not None]
+        routes6 = [str(p) for p in [a.ipv6_prefix, a.external_ipv6] if p is not None]
+        hosts = list(self.plan.hosts.values())
+        done = 0
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            futures = [pool.submit(_configure_host, self.net[h.name].pid, h, routes4, routes6) for h in hosts]
+            for fut in concurrent.futures.as_completed(futures):
+                fut.result()
+                done += 1
+                if done % 25 == 0 or done == len(hosts):
+                    self.progress("addressing hosts", done, len(hosts))
+
+    def _write_state(self) -> None:
+        source = Path(self.scenario.source)
+        write_state(self.prefix, {
+            "prefix": self.prefix,
+            "scenario": self.scenario.name,
+            "source": str(source.resolve()) if source.exists() else self.scenario.source,
+            "hosts_per_site": self.hosts_per_site,
+            "pid": os.getpid(),
+            "started": time.time(),
+            "controller": list(self.controller) if self.controller else None,
+            "datapath": self.env.datapath,
+            "pids": {name: self.net[name].pid for name in [*self.plan.hosts, *self.plan.switches]},
+        })
+
+    # -- tear down -----------------------------------------------------------------------
+
+    def stop(self) -> cleanup.Removed:
+        t0 = time.perf_counter()
+        # Mininet's own stop() deletes interfaces one process at a time (about 30 s for the
+        # province); removing the lab by name does the same in one ovsdb transaction.
+        self.net = None
+        removed = cleanup.remove_lab(self.prefix)
+        remove_state(self.prefix)
+        self.timings["down_s"] = time.perf_counter() - t0
+        return removed
+
+    def __enter__(self) -> "Lab":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- access --------------------------------------------------------------------------
+
+    def pid(self, node: str) -> int:
+        return self.net[self.plan.node(node)].pid
+
+
+def _configure_host(pid: int, host: HostNode, routes4: list[str], routes6: list[str]) -> None:
+    with netns.inside(pid), IPRoute() as ipr, Ethtool() as ethtool:
+        lo = ipr.link_lookup(ifname="lo")[0]
+        ipr.link("set", index=lo, state="up")
+        interfaces = [(f"{host.name}-eth0", host.ipv4, host.ipv6, True)]
+        if host.mgmt_ipv4 is not None:
+            interfaces.append((f"{host.name}-eth1", host.mgmt_ipv4, host.mgmt_ipv6, False))
+        for ifname, v4, v6, routed in interfaces:
+            # The userspace datapath forwards what the veth hands it as is: a checksum left to
+            # offload would arrive unfinished and TCP/UDP would be dropped (ICMP would not).
+            features = ethtool.get_features(ifname)
+            for name in ("tx-checksum-ip-generic", "tx-checksum-ipv4", "tx-checksum-ipv6"):
+                if name in features.features:
+                    features.features[name].enable = False
+            ethtool.set_features(ifname, features)
+            idx = ipr.link_lookup(ifname=ifname)[0]
+            ipr.link("set", index=idx, state="up")
+            if v4 is not None:
+                ipr.addr("add", index=idx, address=str(v4.ip), prefixlen=v4.prefixlen)
+                for prefix in routes4 if routed else []:
+                    ipr.route("add", dst=prefix, oif=idx, scope=253)  # link scope: on-link
+            if v6 is not None:
+                # IFA_F_NODAD: no 1-2 s "tentative" state; the plan guarantees uniqueness.
+                ipr.addr("add", index=idx, address=str(v6.ip), prefixlen=v6.prefixlen, flags=0x02)
+                for prefix in routes6 if routed else []:
+                    ipr.route("add", dst=prefix, oif=idx, family=10)
+
+
+class LabSwitch(OVSSwitch):
+    """OVSSwitch with RSTP (not 802.1D STP: seconds, not half a minute, to converge)."""
+
+    def __init__(self, name, rstp=False, **params):
+        super().__init__(name, **params)
+        self.rstp = rstp
+
+    def bridgeOpts(self):
+        opts = super().bridgeOpts()
+        if self.rstp and self.failMode == "standalone":
+            opts += " rstp_enable=true"
+        return opts
+
+    def intfOpts(self, intf):
+        opts = super().intfOpts(intf)
+        link = getattr(intf, "link", None)
+        if self.rstp and link is not None:
+            peer = link.intf2 if link.intf1 is intf else link.intf1
+            if isinstance(peer.node, Host):  # a host port is an edge port: forward at once
+                opts += f" -- set Port {intf} other_config:rstp-port-admin-edge=true"
+        return opts
+
+
+def wait_rstp_converged(prefix: str, timeout_s: float = 60.0) -> float:
+    """Wait until every root or designated port of the lab forwards; returns the seconds waited."""
+    t0 = time.monotonic()
+    while True:
+        out = subprocess.run(["ovs-vsctl", "--timeout=10", "--format=json", "--", "--columns=name,rstp_status",
+                              "list", "Port"], capture_output=True, text=True)
+        pending = []
+        if out.returncode == 0:
+            for name, status in json.loads(out.stdout)["data"]:
+                if not name.startswith(prefix + "s") or "-eth" not in name:
+                    continue
+                st = dict(status[1])
+                if st.get("rstp_port_role") in ("Root", "Designated") and st.get("rstp_port_state") != "Forwarding":
+                    pending.append(name)
+        if out.returncode == 0 and not pending:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout_s:
+            raise LabError(f"RSTP did not converge within {timeout_s:.0f} s: {len(pending)} ports not forwarding "
+                           f"(e.g. {', '.join(pending[:5])})")
+        time.sleep(0.25)

@@ -1,0 +1,252 @@
+"""Probes on a running lab: the reachability matrix against intent, and the failover probe.
+
+Matrix: from one representative host of every site kind and every DC zone, to every service
+(each declared TCP port and ICMP, on a server that runs it in the primary DC) and to every
+zone and site kind (ICMP), over IPv4 and IPv6 where both ends have the family. A TCP port
+counts as reachable when the handshake completes or is refused (a RST came back, so the path
+exists); a timeout is unreachable. UDP is not probed: it has no handshake to prove a path.
+Each result is compared with what the scenario's policy intends (`inventory.policy`).
+
+Probe processes run inside the hosts' namespaces (nsenter) and carry an `egovlab-lab=PREFIX`
+argument so that `egovlab down` finds them.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from egovlab.inventory.policy import Endpoint, allowed
+from egovlab.inventory.scenario import Scenario
+
+from .model import EmulationPlan, HostNode
+
+PROBER = Path(__file__).with_name("prober.py")
+
+
+@dataclass(frozen=True)
+class Probe:
+    source: str  # row label: "kind:commune" or "zone:dmz"
+    target: str  # column label: "service:cong-dvc", "zone:db", "kind:district"
+    src_host: str  # scenario host names
+    dst_host: str
+    port: str  # "tcp/443" or "icmp"
+    version: int
+    address: str
+    intended: bool
+
+
+@dataclass
+class ProbeResult:
+    probe: Probe
+    reachable: bool
+    detail: str  # open | refused | timeout | unreachable | replied | no-reply
+
+    @property
+    def differs(self) -> bool:
+        return self.reachable != self.probe.intended
+
+
+def _endpoint(sc: Scenario, host: HostNode) -> Endpoint:
+    runs = ()
+    for ref in sc.servers():
+        if ref.name == host.label:
+            runs = tuple(ref.server.runs)
+    return Endpoint(host.site, host.zone, runs)
+
+
+def representatives(sc: Scenario, plan: EmulationPlan) -> dict[str, HostNode]:
+    """Row label -> the host that speaks for it: first host of each site kind, first server of each zone."""
+    rows: dict[str, HostNode] = {}
+    primary = next((d for d in sc.data_centres() if sc.sites[d].kind == "provincial-dc"), None)
+    stages_of_kind: dict[str, set[str]] = {}
+    for name, site in sc.sites.items():
+        stages_of_kind.setdefault(site.kind, set()).add(sc.stages[name])
+    for host in plan.hosts.values():
+        kind = sc.sites[host.site].kind
+        if host.zone is not None:
+            if host.site == primary:
+                rows.setdefault(f"zone:{host.zone}", host)
+        elif host.role == "host" or kind == "national":
+            # A kind whose sites are at different IPv6 stages gets a row per stage.
+            stage = sc.stages[host.site]
+            rows.setdefault(f"kind:{kind}" if len(stages_of_kind[kind]) == 1 else f"kind:{kind} ({stage})", host)
+    return rows
+
+
+def matrix_plan(sc: Scenario, plan: EmulationPlan) -> list[Probe]:
+    """Every probe of the matrix, with what the policy intends for it (pure: no lab needed)."""
+    rows = representatives(sc, plan)
+    primary = next((d for d in sc.data_centres() if sc.sites[d].kind == "provincial-dc"), None)
+    by_label = {h.label: h for h in plan.hosts.values()}
+    # Columns: services on the first server that runs them where they are primarily placed.
+    targets: list[tuple[str, HostNode, list[str]]] = []
+    for name, svc in sc.spec.services.items():
+        server = next((r for r in sc.servers() if name in r.server.runs and r.site == svc.placement.primary), None)
+        if server is not None and server.name in by_label:
+            tcp = [p for p in svc.ports if p.startswith("tcp/")]
+            targets.append((f"service:{name}", by_label[server.name], tcp + ["icmp"]))
+    for label, host in rows.items():
+        if label.startswith("zone:") and host.site == primary:
+            targets.append((label, host, ["icmp"]))
+    kind_ports = sorted({p for f in sc.spec.policy.allow if f.ports for p in f.ports if p.startswith("tcp/")
+                         and any(t.startswith("kind:") for t in f.to)})
+    probes: list[Probe] = []
+    for row, src in rows.items():
+        src_ep = _endpoint(sc, src)
+        columns = list(targets)
+        for label, host in rows.items():
+            if label.startswith("kind:"):
+                kind = label[5:].split(" ")[0]
+                parent = sc.sites[src.site].parent
+                if parent and sc.sites[parent].kind == kind:  # agency isolation: one's own district
+                    host = next((h for h in plan.hosts.values() if h.site == parent and h.role == "host"), host)
+                columns.append((label, host, kind_ports + ["icmp"]))
+        for label, dst, ports in columns:
+            if dst.name == src.name:
+                continue
+            dst_ep = _endpoint(sc, dst)
+            for version, s_addr, d_addr in ((4, src.ipv4, dst.ipv4), (6, src.ipv6, dst.ipv6)):
+                if s_addr is None or d_addr is None:
+                    continue
+                for port in ports:
+                    probes.append(Probe(row, label, src.label, dst.label, port, version, str(d_addr.ip),
+                                        allowed(sc, src_ep, dst_ep, port, version)))
+    return probes
+
+
+def nsenter(pid: int, prefix: str, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(["nsenter", "-t", str(pid), "-n", "--", *argv, f"egovlab-lab={prefix}"],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def run_matrix(probes: list[Probe], pids: dict[str, int], by_label: dict[str, str], prefix: str,
+               timeout_s: float = 1.0) -> list[ProbeResult]:
+    """Run the probes, one prober process per source host, sources in parallel."""
+    by_source: dict[str, list[Probe]] = {}
+    for p in probes:
+        by_source.setdefault(p.src_host, []).append(p)
+
+    def one(src: str, batch: list[Probe]) -> list[ProbeResult]:
+        spec = json.dumps({"timeout": timeout_s, "targets": [[p.address, p.port] for p in batch]})
+        pid = pids[by_label[src]]
+        proc = nsenter(pid, prefix, [sys.executable, str(PROBER), spec], timeout=60 + timeout_s * len(batch))
+        if proc.returncode != 0:
+            raise RuntimeError(f"prober in {src} failed: {proc.stderr.strip()}")
+        answers = json.loads(proc.stdout)
+        return [ProbeResult(p, a["reachable"], a["detail"]) for p, a in zip(batch, answers)]
+
+    results: list[ProbeResult] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        for part in pool.map(lambda item: one(*item), by_source.items()):
+            results.extend(part)
+    return results
+
+
+def summarize(results: list[ProbeResult]) -> dict:
+    diff = [r for r in results if r.differs]
+    return {
+        "probes": len(results),
+        "reachable": sum(r.reachable for r in results),
+        "intended": sum(r.probe.intended for r in results),
+        "differ": len(diff),
+        "allowed_but_unreachable": sum(1 for r in diff if r.probe.intended),
+        "denied_but_reachable": sum(1 for r in diff if not r.probe.intended),
+        "differences": [{**asdict(r.probe), "reachable": r.reachable, "detail": r.detail} for r in diff],
+        "results": [{**asdict(r.probe), "reachable": r.reachable, "detail": r.detail} for r in results],
+    }
+
+
+def cell(results: list[ProbeResult]) -> str:
+    """A matrix cell: per IP version ✓ (all probes reach), ✗ (none), ~ (some); '!' where any differs."""
+    parts = []
+    for version in (4, 6):
+        mine = [r for r in results if r.probe.version == version]
+        if not mine:
+            continue
+        ok = sum(r.reachable for r in mine)
+        mark = "✓" if ok == len(mine) else "✗" if ok == 0 else "~"
+        parts.append(f"{version}{mark}{'!' if any(r.differs for r in mine) else ''}")
+    return " ".join(parts)
+
+
+# -- failover probe ------------------------------------------------------------------------
+
+@dataclass
+class FailoverResult:
+    link: str
+    source: str
+    destination: str
+    address: str
+    interval_ms: float
+    sent: int
+    received: int
+    lost: int
+    outage_ms: float  # the longest silence around the cut, minus one interval
+    cut_at: float  # UNIX time of the fault
+    first_loss_after_cut_ms: float | None
+
+
+def analyse(received: list[tuple[int, float]], count: int, interval_s: float, cut_at: float) -> dict:
+    """Outage window and losses from (seq, send time) pairs (pure)."""
+    seqs = sorted({seq for seq, _ in received})
+    lost = count - len(seqs)
+    gaps = [(b - a - 1, a, b) for a, b in zip(seqs, seqs[1:]) if b - a > 1]
+    if seqs and seqs[0] > 0:
+        gaps.append((seqs[0], -1, seqs[0]))
+    if seqs and seqs[-1] < count - 1:
+        gaps.append((count - 1 - seqs[-1], seqs[-1], count))
+    if not seqs:
+        gaps.append((count, -1, count))
+    worst = max(gaps, default=(0, 0, 0))
+    outage_ms = worst[0] * interval_s * 1000
+    send_times = dict(received)
+    first_loss = None
+    if gaps:
+        before = send_times.get(worst[1])
+        if before is not None:
+            first_loss = (before + interval_s - cut_at) * 1000
+    return {"lost": lost, "received": len(seqs), "outage_ms": outage_ms, "first_loss_after_cut_ms": first_loss}
+
+
+def failover_probe(plan: EmulationPlan, pids: dict[str, int], link: str, src: str, dst: str,
+                   version: int = 4, interval_ms: float = 1.0, seconds: float = 4.0, cut_after: float = 1.5,
+                   restore: bool = True, port: int = 40404) -> FailoverResult:
+    """Send timestamped datagrams every `interval_ms` from src to dst; cut `link` after `cut_after` s."""
+    import time as _time
+
+    from . import faults
+
+    s_node, d_node = plan.hosts[plan.node(src)], plan.hosts[plan.node(dst)]
+    d_addr = d_node.ipv4 if version == 4 else d_node.ipv6
+    if d_addr is None or (s_node.ipv4 if version == 4 else s_node.ipv6) is None:
+        raise ValueError(f"{src} -> {dst} has no IPv{version} path (IPv6 rollout stage)")
+    faults.resolve(plan, "link-down", link)  # fail on a bad link name before sending anything
+    count = int(seconds * 1000 / interval_ms)
+    bind = "::" if version == 6 else "0.0.0.0"
+    base = ["nsenter", "-t"]
+    rx = subprocess.Popen([*base, str(pids[d_node.name]), "-n", "--", sys.executable, str(PROBER), "receive",
+                           json.dumps({"bind": bind, "port": port, "seconds": seconds + 2.0}),
+                           f"egovlab-lab={plan.prefix}"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert rx.stdout.readline().strip() == "ready"
+        tx = subprocess.Popen([*base, str(pids[s_node.name]), "-n", "--", sys.executable, str(PROBER), "send",
+                               json.dumps({"to": str(d_addr.ip), "port": port, "interval": interval_ms / 1000,
+                                           "count": count}), f"egovlab-lab={plan.prefix}"],
+                              stdout=subprocess.PIPE, text=True)
+        _time.sleep(cut_after)
+        record = faults.inject(plan, "link-down", link)
+        sent = json.loads(tx.communicate(timeout=seconds + 30)[0])
+        received = [tuple(x) for x in json.loads(rx.communicate(timeout=seconds + 30)[0])]
+    finally:
+        for proc in (rx,) + ((tx,) if "tx" in locals() else ()):
+            if proc.poll() is None:
+                proc.kill()
+        if restore and "record" in locals():
+            faults.inject(plan, "link-up", link)
+    stats = analyse(received, count, interval_ms / 1000, record.time)
+    return FailoverResult(link, src, dst, str(d_addr.ip), interval_ms, sent["sent"], stats["received"],
+                          stats["lost"], stats["outage_ms"], record.time, stats["first_loss_after_cut_ms"])
