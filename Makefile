@@ -9,14 +9,16 @@ PYTEST_ARGS ?=
 setup:
 	@scripts/setup.sh
 
-## The main job on the built-in Đồng Tháp scenario: validate, show, plan, export.
+## The main job on the built-in Đồng Tháp scenario: validate, show, plan, export, then bring
+## the province up, probe it against its intended policy, cut a redundant link, tear it down.
 run: setup
 	$(EGOVLAB) validate $(SCENARIO)
 	$(EGOVLAB) show $(SCENARIO)
 	$(EGOVLAB) plan $(SCENARIO)
 	$(EGOVLAB) export ansible-inventory $(SCENARIO) -o $(OUT)/inventory.yml
 	$(EGOVLAB) export graph $(SCENARIO) -o $(OUT)/topology
-	@echo "reports in $(OUT)/: inventory.yml topology.dot topology.png"
+	$(EGOVLAB) check $(SCENARIO) --json $(OUT)/check.json --failover h-cao-lanh--core-1
+	@echo "reports in $(OUT)/: inventory.yml topology.dot topology.png check.json"
 
 ## The whole test suite, exactly as CI runs it.
 test: setup
@@ -25,6 +27,7 @@ test: setup
 ## Benchmarks (not tests): figures to benchmarks/results/*.json.
 bench: setup
 	.venv/bin/python benchmarks/inventory_scale.py
+	.venv/bin/python benchmarks/emulation_scale.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache .hypothesis

@@ -1,0 +1,232 @@
+"""The emulated province on real Mininet and Open vSwitch, as root (CI runs these)."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+import time
+
+import pytest
+
+from egovlab.inventory import loader
+from egovlab.topology import cleanup, faults, probes
+from egovlab.topology.model import emulation_plan
+
+from .conftest import EGOVLAB, SCENARIOS
+
+pytestmark = [pytest.mark.emulation, pytest.mark.slow,
+              pytest.mark.skipif(os.geteuid() != 0, reason="emulation needs root (CI runs as root)")]
+
+
+def assert_clean(prefix: str) -> None:
+    left = cleanup.leftovers(prefix)
+    assert left == {"bridges": [], "links": [], "processes": []}, left
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert f"{prefix}s" not in out and f"{prefix}h" not in out
+
+
+@pytest.fixture(scope="module")
+def province(dongthap):
+    from egovlab.topology.network import Lab
+
+    prefix = "et"
+    cleanup.remove_lab(prefix)  # a previous run killed hard must not break this one
+    lab = Lab(dongthap, emulation_plan(dongthap, prefix=prefix))
+    try:
+        lab.start()
+        yield lab
+    finally:
+        lab.stop()
+        assert_clean(prefix)
+
+
+def ping(lab, src: str, dst: str, version: int = 4, tries: int = 1) -> bool:
+    plan = lab.plan
+    host = plan.hosts[plan.node(dst)]
+    addr = host.ipv4 if version == 4 else host.ipv6
+    for _ in range(tries):
+        r = subprocess.run(["nsenter", "-t", str(lab.pid(src)), "-n", "ping", f"-{version}", "-c", "2", "-i", "0.2",
+                            "-W", "2", "-n", "-q", str(addr.ip)], capture_output=True)
+        if r.returncode == 0:
+            return True
+        time.sleep(1)
+    return False
+
+
+def addresses_in(lab, host) -> tuple[set[str], list]:
+    from pyroute2 import IPRoute
+
+    from egovlab.topology import netns
+
+    with netns.inside(lab.pid(host.name)), IPRoute() as ipr:
+        found = set()
+        for a in ipr.get_addr():
+            ip = ipaddress.ip_address(a.get_attr("IFA_ADDRESS"))
+            if ip.is_global or ip in ipaddress.ip_network("198.18.0.0/15") or ip in ipaddress.ip_network("203.0.113.0/24") \
+                    or ip in ipaddress.ip_network("2001:db8::/32"):
+                found.add(f"{ip}/{a['prefixlen']}")
+        routes = [(r["family"], r["dst_len"]) for r in ipr.get_routes(family=2) + ipr.get_routes(family=10)
+                  if r.get_attr("RTA_TABLE") == 254]
+    return found, routes
+
+
+def test_every_host_carries_exactly_its_planned_addresses_and_no_default_route(province):
+    for host in province.plan.hosts.values():
+        want = {str(a) for a in (host.ipv4, host.ipv6, host.mgmt_ipv4, host.mgmt_ipv6) if a is not None}
+        found, routes = addresses_in(province, host)
+        assert found == want, host.label
+        assert all(dst_len > 0 for _, dst_len in routes), f"{host.label} has a default route"
+
+
+def test_ipv6_stages_hold_on_the_hosts(province):
+    v4only = province.plan.hosts[province.plan.node("tp-sa-dec-xa-02-h1")]
+    v6only = province.plan.hosts[province.plan.node("tp-sa-dec-xa-01-h1")]
+    assert not any(":" in a for a in addresses_in(province, v4only)[0])
+    assert not any("." in a for a in addresses_in(province, v6only)[0])
+    assert ping(province, "tp-sa-dec-xa-01-h1", "web-dvc-1", version=6, tries=3)
+    assert ping(province, "tp-sa-dec-xa-02-h1", "web-dvc-1", version=4, tries=3)
+
+
+def test_links_are_shaped_to_their_bandwidth(province):
+    from egovlab.topology.shaping import shaped_rate
+
+    for name, bps in (("inet-ftth-1", 80_000_000), ("inet-leased-1", 100_000_000),
+                      ("h-cao-lanh-xa-01--h-cao-lanh", 20_000_000)):
+        link = province.plan.links_of_scenario_link(name)[0]
+        if province.env.netem:
+            pytest.skip("with netem, TCLink shapes (HTB)")
+        assert shaped_rate(link.intf(link.a)) == bps and shaped_rate(link.intf(link.b)) == bps
+
+
+def test_kernel_limits_are_reported_not_hidden(province):
+    has_delay = any(l.delay_ms for l in province.plan.links)
+    warned = any("netem" in w for w in province.warnings)
+    assert warned == (has_delay and not province.env.netem)
+
+
+def test_isolating_a_site_stops_its_traffic_and_restoring_brings_it_back(province):
+    plan = province.plan
+    assert ping(province, "h-lap-vo-xa-03-h1", "web-ttdt-1", tries=3)
+    rec = faults.inject(plan, "isolate", "h-lap-vo-xa-03")
+    assert rec.interfaces and rec.time <= time.time()
+    try:
+        assert not ping(province, "h-lap-vo-xa-03-h1", "web-ttdt-1")
+        assert ping(province, "h-lap-vo-xa-04-h1", "web-ttdt-1", tries=3)  # its neighbour is not cut
+    finally:
+        faults.inject(plan, "restore", "h-lap-vo-xa-03")
+    assert ping(province, "h-lap-vo-xa-03-h1", "web-ttdt-1", tries=10)
+    actions = [r.action for r in faults.history(plan.prefix)]
+    assert actions[-2:] == ["isolate", "restore"]
+
+
+def test_a_dc_down_takes_its_servers_dark(province):
+    plan = province.plan
+    assert ping(province, "so-y-te-h1", "db-1", tries=3)
+    faults.inject(plan, "dc-down", "provincial-dc")
+    try:
+        assert not ping(province, "so-y-te-h1", "db-1")
+        assert not ping(province, "internet-h1", "web-dvc-1")
+        assert ping(province, "so-y-te-h1", "bk-db-1", tries=10)  # the backup DC still answers
+    finally:
+        faults.inject(plan, "dc-up", "provincial-dc")
+    assert ping(province, "so-y-te-h1", "db-1", tries=15)
+
+
+def test_cutting_a_redundant_uplink_leaves_the_district_reachable(province):
+    plan = province.plan
+    faults.inject(plan, "link-down", "h-cao-lanh--core-1")
+    try:
+        assert ping(province, "h-cao-lanh-h1", "web-ttdt-1", tries=15)  # RSTP moved to the backup uplink
+    finally:
+        faults.inject(plan, "link-up", "h-cao-lanh--core-1")
+    assert faults.active(plan.prefix) == []
+
+
+def test_matrix_against_intent_and_a_miswired_network_shows_up_as_a_diff(province, dongthap):
+    """Two probe sets: the network as built, then with a district cut off (mis-wired)."""
+    plan = province.plan
+    pids = {n: province.net[n].pid for n in plan.hosts}
+    planned = probes.matrix_plan(dongthap, plan)
+    first = probes.run_matrix(planned, pids, plan.by_label, plan.prefix)
+    # standalone switches enforce no policy: everything is reachable, every denied flow differs
+    assert all(r.reachable for r in first)
+    assert {id(r.probe) for r in first if r.differs} == {id(p) for p in planned if not p.intended}
+    district = "tp-sa-dec"  # the district row and the communes' own district
+    faults.inject(plan, "isolate", district)
+    try:
+        second = probes.run_matrix(planned, pids, plan.by_label, plan.prefix, timeout_s=2.0)
+    finally:
+        faults.inject(plan, "restore", district)
+    newly = {(r.probe.src_host, r.probe.dst_host) for r in second if not r.reachable}
+    assert newly, "cutting a district off must show in the matrix"
+    assert all("tp-sa-dec" in src or "tp-sa-dec" in dst for src, dst in newly)
+    lost_intended = [r for r in second if r.probe.intended and not r.reachable]
+    assert lost_intended and all(r.differs for r in lost_intended)
+
+
+# -- lifecycle through the CLI, on the small scenario ---------------------------------------
+
+def egovlab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([str(EGOVLAB), *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def clean_prefix():
+    prefix = "ec"
+    cleanup.remove_lab(prefix)
+    yield prefix
+    egovlab("down", "--prefix", prefix)
+    cleanup.remove_lab(prefix)
+    assert_clean(prefix)
+
+
+def test_a_bring_up_that_fails_half_way_leaves_nothing(clean_prefix, monkeypatch):
+    from egovlab.topology.network import Lab
+
+    sc = loader.load(SCENARIOS / "mini.yml")
+    lab = Lab(sc, emulation_plan(sc, prefix=clean_prefix))
+
+    def broken(self):
+        raise RuntimeError("injected failure while addressing hosts")
+
+    monkeypatch.setattr(Lab, "_address_hosts", broken)
+    with pytest.raises(RuntimeError, match="injected"):
+        lab.start()
+    assert_clean(clean_prefix)
+
+
+def test_up_fault_down_through_the_cli(clean_prefix):
+    mini = str(SCENARIOS / "mini.yml")
+    r = egovlab("up", mini, "--detach", "--prefix", clean_prefix)
+    assert r.returncode == 0, r.stdout + r.stderr
+    again = egovlab("up", mini, "--prefix", clean_prefix)
+    assert again.returncode == 1 and "already up" in again.stderr and "Traceback" not in again.stderr
+    r = egovlab("fault", "link-down", "town--core", "--prefix", clean_prefix)
+    assert r.returncode == 0 and "link-down town--core" in r.stdout
+    bad = egovlab("fault", "link-down", "no-such-link", "--prefix", clean_prefix)
+    assert bad.returncode == 2 and "unknown link 'no-such-link'" in bad.stderr and "Traceback" not in bad.stderr
+    listed = egovlab("fault", "list", "--prefix", clean_prefix)
+    assert "town--core" in listed.stdout
+    assert egovlab("fault", "clear", "--prefix", clean_prefix).returncode == 0
+    matrix = egovlab("probe", "matrix", "--prefix", clean_prefix)
+    assert matrix.returncode == 0 and "differ from intent" in matrix.stdout
+    r = egovlab("down", "--prefix", clean_prefix)
+    assert r.returncode == 0, r.stderr
+    assert_clean(clean_prefix)
+    r = egovlab("down", "--prefix", clean_prefix)  # idempotent
+    assert r.returncode == 0 and "nothing was running" in r.stdout
+    r = egovlab("fault", "link-down", "town--core", "--prefix", clean_prefix)
+    assert r.returncode == 2 and "no lab" in r.stderr
+
+
+def test_check_on_the_small_scenario_writes_its_report(clean_prefix, tmp_path):
+    out = tmp_path / "check.json"
+    r = egovlab("check", str(SCENARIOS / "mini.yml"), "--prefix", clean_prefix, "--json", str(out),
+                "--failover", "town--core")
+    assert r.returncode == 0, r.stdout + r.stderr
+    import json
+    report = json.loads(out.read_text())
+    assert report["probes"] == len(report["results"]) > 0
+    fo = report["failover"]
+    assert fo["sent"] > 0 and fo["lost"] > 0  # town is single-homed: cutting its uplink loses traffic
+    assert_clean(clean_prefix)
