@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,7 +23,13 @@ from egovlab.topology.state import LabError, read_state, remove_state
 
 from .cli import SCENARIO, cli, console, write_file
 
-PREFIX = click.option("--prefix", default=DEFAULT_PREFIX, show_default=True,
+def _check_prefix(ctx, param, value: str) -> str:
+    if not re.fullmatch(r"[a-z]{2,4}", value):
+        raise click.BadParameter("2 to 4 lower-case letters (node names are PREFIXs1, PREFIXh1, ...)")
+    return value
+
+
+PREFIX = click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, callback=_check_prefix,
                       help="Name prefix of the lab's nodes, so several labs can share a machine.")
 HOSTS = click.option("--hosts-per-site", type=click.IntRange(min=0), default=None,
                      help="Cap representative hosts per site (default: the scenario's).")
@@ -116,9 +123,14 @@ def up(file: str, prefix: str, hosts_per_site: int | None, controller: str | Non
     except KeyboardInterrupt:
         pass
     finally:
+        _tear_down(lab)
+
+
+def _tear_down(lab) -> None:
+    if lab.owns_prefix:
         removed = lab.stop()
-        console.print(f"[green]down[/green] in {lab.timings['down_s']:.1f} s: removed {len(removed.bridges)} bridges, "
-                      f"{len(removed.links)} links, {len(removed.processes)} processes")
+        console.print(f"[green]down[/green] in {lab.timings['down_s']:.1f} s: removed {len(removed.bridges)} "
+                      f"bridges, {len(removed.links)} links, {len(removed.processes)} processes")
 
 
 def _detach(file: str, prefix: str, hosts_per_site: int | None, controller: str | None) -> None:
@@ -333,9 +345,7 @@ def check(file: str, prefix: str, hosts_per_site: int | None, controller: str | 
             summary["failover"] = asdict(res)
             write_file(Path(json_out), json.dumps(summary, indent=1))
     finally:
-        removed = lab.stop()
-        console.print(f"[green]down[/green] in {lab.timings['down_s']:.1f} s: removed {len(removed.bridges)} "
-                      f"bridges, {len(removed.links)} links, {len(removed.processes)} processes")
+        _tear_down(lab)
     if strict and summary["differ"]:
         sys.exit(1)
 

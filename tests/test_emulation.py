@@ -29,7 +29,7 @@ def assert_clean(prefix: str) -> None:
 def province(dongthap):
     from egovlab.topology.network import Lab
 
-    prefix = "et"
+    prefix = "ez"
     cleanup.remove_lab(prefix)  # a previous run killed hard must not break this one
     lab = Lab(dongthap, emulation_plan(dongthap, prefix=prefix))
     try:

@@ -36,11 +36,25 @@ def lab_bridges(prefix: str) -> list[str]:
     return [b for b in out.stdout.split() if pattern.match(b)] if out.returncode == 0 else []
 
 
+# Only interfaces of these kinds are ever the lab's: veth pairs, and the tap device a
+# userspace-datapath bridge makes. A physical NIC (no kind) is never touched, whatever its name.
+LAB_LINK_KINDS = ("veth", "tun", "openvswitch")
+
+
 def lab_links(prefix: str) -> list[str]:
     """Interfaces in the root namespace that the lab made (veth ends, userspace bridge taps)."""
-    out = _run("ip", "-o", "link", "show")
-    pattern = re.compile(rf"^\d+: ({re.escape(prefix)}[sh]\d+(?:-eth\d+)?)[@:]")
-    return [m.group(1) for line in out.stdout.splitlines() if (m := pattern.match(line))]
+    pattern = re.compile(rf"^{re.escape(prefix)}[sh]\d+(?:-eth\d+)?$")
+    found = []
+    with IPRoute() as ipr:
+        for link in ipr.get_links():
+            name = link.get_attr("IFLA_IFNAME")
+            if not name or not pattern.match(name):
+                continue
+            info = link.get_attr("IFLA_LINKINFO")
+            kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+            if kind in LAB_LINK_KINDS:
+                found.append(name)
+    return found
 
 
 def lab_processes(prefix: str) -> list[int]:

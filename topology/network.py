@@ -57,6 +57,7 @@ class Lab:
     hosts_per_site: int | None = None  # recorded, so other processes rebuild the same plan
     warnings: list[str] = field(default_factory=list)
     net: object = None
+    owns_prefix: bool = False
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -74,6 +75,7 @@ class Lab:
             who = f" (pid {running['pid']})" if running else ""
             raise LabError(f"a lab with prefix '{self.prefix}' is already up{who}: `egovlab down` removes it")
         self._warn_about_kernel()
+        self.owns_prefix = True  # from here on, whatever carries the prefix is this lab's
         t0 = time.perf_counter()
         try:
             self._build()
@@ -179,6 +181,10 @@ class Lab:
     # -- tear down -----------------------------------------------------------------------
 
     def stop(self) -> cleanup.Removed:
+        """Remove what this lab made; a lab that never started touches nothing (another may run)."""
+        if not self.owns_prefix:
+            return cleanup.Removed()
+        self.owns_prefix = False
         t0 = time.perf_counter()
         # Mininet's own stop() deletes interfaces one process at a time (about 30 s for the
         # province); removing the lab by name does the same in one ovsdb transaction.
