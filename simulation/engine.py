@@ -68,22 +68,38 @@ class Station:
 
 
 @dataclass
+class RequestClass:
+    """A stream of requests: its arrival rate (constant or of time) and the stations it visits,
+    each with this class's own service-time distribution there."""
+
+    name: str
+    rate: float | Callable[[float], float]
+    route: list[tuple[int, Dist]]  # (station index, service time there)
+    rate_bound: float | None = None  # bounds a time-varying rate (thinning)
+
+
+@dataclass
 class RunResult:
-    responses: list[float]  # end-to-end response times of requests that arrived after warm-up
+    responses: list[float]  # end-to-end response times (all classes) of requests after warm-up
     blocked: int
     arrivals: int
     horizon: float
     measured: float  # length of the measured window (after warm-up)
     stations: dict[str, dict]
     events: int
+    by_class: dict[str, dict] = field(default_factory=dict)  # name -> responses, arrivals, blocked
 
 
 def run(stations: list[Station], arrival_rate: float | Callable[[float], float], *, horizon: float,
-        warmup: float = 0.0, seed: int = 1, rate_bound: float | None = None, timeout: float | None = None) -> RunResult:
-    """Simulate requests arriving (Poisson, rate constant or a function of time) and visiting
-    every station in order. `rate_bound` bounds a time-varying rate (thinning). Requests whose
-    response would exceed `timeout` still complete but are counted in the response list as is.
-    """
+        warmup: float = 0.0, seed: int = 1, rate_bound: float | None = None) -> RunResult:
+    """One Poisson stream (rate constant or a function of time) visiting every station in order."""
+    route = [(i, st.service) for i, st in enumerate(stations)]
+    return run_classes(stations, [RequestClass("all", arrival_rate, route, rate_bound)],
+                       horizon=horizon, warmup=warmup, seed=seed)
+
+
+def run_classes(stations: list[Station], classes: list[RequestClass], *, horizon: float, warmup: float = 0.0,
+                seed: int = 1) -> RunResult:
     if horizon <= warmup:
         raise EgovlabError(f"horizon {horizon} must exceed the warm-up {warmup}")
     rng = random.Random(seed)
@@ -92,48 +108,52 @@ def run(stations: list[Station], arrival_rate: float | Callable[[float], float],
         st.resource = simpy.Resource(env, capacity=st.servers)
         st.busy_time = st.wait_total = 0.0
         st.blocked = st.served = 0
-    samplers = [st.service.sampler(rng) for st in stations]
     responses: list[float] = []
+    per_class = {c.name: {"responses": [], "arrivals": 0, "blocked": 0} for c in classes}
     counts = {"arrivals": 0, "blocked": 0}
-    const = not callable(arrival_rate)
-    bound = arrival_rate if const else rate_bound
-    if bound is None or bound <= 0:
-        raise EgovlabError("a time-varying arrival rate needs a positive rate_bound")
 
-    def request(env, born: float):
-        for st, sample in zip(stations, samplers):
+    def request(env, born: float, route, tally):
+        for st, sample in route:
             res = st.resource
             if st.capacity is not None and len(res.queue) + res.count >= st.capacity:
                 if born >= warmup:
                     st.blocked += 1
                     counts["blocked"] += 1
+                    tally["blocked"] += 1
                 return
             with res.request() as req:
                 queued = env.now
                 yield req
-                s = sample()
                 start = env.now
-                yield env.timeout(s)
+                yield env.timeout(sample())
                 if born >= warmup:
                     st.wait_total += start - queued
                     st.served += 1
-                # Busy time counts inside the measured window only.
-                lo = max(start, warmup)
+                lo = max(start, warmup)  # busy time counts inside the measured window only
                 if env.now > lo:
                     st.busy_time += env.now - lo
         if born >= warmup:
             responses.append(env.now - born)
+            tally["responses"].append(env.now - born)
 
-    def source(env):
+    def source(env, cls: RequestClass):
+        const = not callable(cls.rate)
+        bound = cls.rate if const else cls.rate_bound
+        if bound is None or bound <= 0:
+            raise EgovlabError(f"class '{cls.name}': a time-varying arrival rate needs a positive rate_bound")
+        route = [(stations[i], dist.sampler(rng)) for i, dist in cls.route]
+        tally = per_class[cls.name]
         while True:
             yield env.timeout(rng.expovariate(bound))
-            if not const and rng.random() * bound > arrival_rate(env.now):
+            if not const and rng.random() * bound > cls.rate(env.now):
                 continue  # thinning of a non-homogeneous Poisson process
             if env.now >= warmup:
                 counts["arrivals"] += 1
-            env.process(request(env, env.now))
+                tally["arrivals"] += 1
+            env.process(request(env, env.now, route, tally))
 
-    env.process(source(env))
+    for cls in classes:
+        env.process(source(env, cls))
     env.run(until=horizon)
     measured = horizon - warmup
     per_station = {st.name: {"utilisation": st.busy_time / (measured * st.servers), "served": st.served,
@@ -141,5 +161,4 @@ def run(stations: list[Station], arrival_rate: float | Callable[[float], float],
                    for st in stations}
     # SimPy numbers every scheduled event; the next number is how many were scheduled.
     return RunResult(responses, counts["blocked"], counts["arrivals"], horizon, measured, per_station,
-                     events=next(env._eid))
-
+                     events=next(env._eid), by_class=per_class)

@@ -1,0 +1,227 @@
+"""CLI verbs of the simulation: simulate, size, dr. Tables in the terminal, JSON and PNG in --out."""
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from egovlab.inventory import loader
+from egovlab.inventory.errors import EgovlabError
+
+from .cli import SCENARIO, cli, console, write_file
+
+OUT = click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False),
+                   help="Directory for the JSON and PNG reports.")
+SEED = click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
+REPS = click.option("--replications", type=click.IntRange(min=2, max=200), default=10, show_default=True,
+                    help="Independent replications (95 % confidence intervals need at least 2).")
+
+
+def parse_horizon(text: str) -> float:
+    """'365d', '24h', '90m' -> hours."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([dhm])\s*", text)
+    if not m or float(m[1]) <= 0:
+        raise EgovlabError(f"--horizon: expected a duration like '365d', '24h' or '90m', got '{text}'")
+    return float(m[1]) * {"d": 24, "h": 1, "m": 1 / 60}[m[2]]
+
+
+def ci(est: dict, scale: float = 1.0, fmt: str = "{:.3f}") -> str:
+    lo, hi = est["ci95"]
+    return f"{fmt.format(est['mean'] * scale)} [{fmt.format(lo * scale)}, {fmt.format(hi * scale)}]"
+
+
+def _assumption_table(rows: list[dict]) -> Table:
+    table = Table(title="inputs and their basis (document, derived, assumption)")
+    for col in ("figure", "value", "basis", "source or reasoning"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["what"], f"{r['value']:g}" if isinstance(r["value"], (int, float)) else str(r["value"]),
+                      r["basis"], r["ref"])
+    return table
+
+
+def _model(file: str):
+    from egovlab.simulation import province
+    sc = loader.load(file)
+    return sc, province.build(sc)
+
+
+@cli.command()
+@SCENARIO
+@click.option("--horizon", default="365d", show_default=True, help="Length of the fluid (hourly) run.")
+@SEED
+@REPS
+@click.option("--peak-minutes", type=click.FloatRange(min=1, max=600), default=60, show_default=True,
+              help="Length of the per-request window at the peak.")
+@OUT
+def simulate(file: str, horizon: str, seed: int, replications: int, peak_minutes: float, out: str) -> None:
+    """Capacity of the province: the peak hour request by request, and a year with failures."""
+    from egovlab.simulation import province, runs
+
+    hours = parse_horizon(horizon)
+    sc, model = _model(file)
+    r = sc.spec.resilience
+    if r is None:
+        raise EgovlabError(f"{sc.source}: resilience: needed for the yearly run (failures and repairs)")
+    target = sc.spec.workload.targets.get("response_p95_s")
+    target_s = target.value if target else 2.0
+    console.print(_assumption_table(province.assumptions_of(sc)))
+    t0 = time.perf_counter()
+    with console.status(f"peak hour: {replications} replications of {peak_minutes:g} simulated minutes"):
+        peak = runs.peak_window(model, replications=replications, seed=seed, minutes=peak_minutes,
+                                target_s=target_s)
+    t_peak = time.perf_counter() - t0
+    _, servers = province.tier_capacity(sc, model.dc)
+    backup = [d for d in sc.data_centres() if sc.sites[d].kind == "backup-dc"]
+    backup_cores = province.tier_capacity(sc, backup[0])[0] if backup else {t: 0 for t in model.capacity}
+    settings = runs.YearSettings(r.server_mtbf_h.value, r.server_mttr_h.value, r.link_mtbf_h.value,
+                                 r.link_mttr_h.value, r.dc_mtbf_h.value, r.dc_mttr_h.value,
+                                 rto_s=r.detection_s.value + r.redirection_s.value, target_s=target_s)
+    t1 = time.perf_counter()
+    with console.status(f"{horizon} in hourly steps with failures: {replications} replications"):
+        year = runs.year(model, settings, horizon_h=hours, replications=replications, seed=seed,
+                         backup_capacity=backup_cores, servers_per_tier=servers)
+    t_year = time.perf_counter() - t1
+
+    table = Table(title=f"peak hour (load x{peak['factor']:.2f} of an average working-day hour), "
+                        f"{replications} replications, mean [95 % CI]")
+    for col in ("service", "requests/rep", "mean s", "p50 s", "p95 s", "p99 s", f"SLA p<={target_s:g}s", "timeouts"):
+        table.add_column(col, justify="right" if col != "service" else "left")
+    for name, s in peak["services"].items():
+        table.add_row(name, str(s["requests_per_replication"]), ci(s["mean"]), ci(s["p50"]), ci(s["p95"]),
+                      ci(s["p99"]), ci(s["sla"], 100, "{:.1f}") + " %", str(s["timeouts"]))
+    console.print(table)
+    util = Table(title="utilisation at the peak, mean [95 % CI]")
+    util.add_column("resource")
+    util.add_column("servers", justify="right")
+    util.add_column("utilisation", justify="right")
+    for name, u in peak["utilisation"].items():
+        util.add_row(name, str(model.servers(name)), ci(u, 100, "{:.2f}") + " %")
+    console.print(util)
+    yt = Table(title=f"{horizon} with failures and repairs (hourly fluid model), mean [95 % CI]")
+    yt.add_column("figure")
+    yt.add_column("value", justify="right")
+    yt.add_row("availability (requests served)", ci(year["availability"], 100, "{:.4f}") + " %")
+    yt.add_row(f"requests meeting p95<={target_s:g}s", ci(year["sla"], 100, "{:.4f}") + " %")
+    for key in ("server_failures", "link_failures", "dc_failures", "hours_degraded", "unavailable_requests"):
+        yt.add_row(key.replace("_", " "), ci(year[key], 1, "{:.1f}"))
+    console.print(yt)
+    report = {"scenario": sc.name, "seed": seed, "peak": peak, "year": year,
+              "assumptions": province.assumptions_of(sc), "notes": model.notes,
+              "wall_s": {"peak": round(t_peak, 2), "year": round(t_year, 2)}}
+    path = Path(out) / "simulation.json"
+    write_file(path, json.dumps(report, indent=1, sort_keys=True))
+    png = Path(out) / "simulation.png"
+    _plot_simulation(report, png)
+    console.print(f"wrote {path} and {png} (peak {t_peak:.1f} s, year {t_year:.1f} s wall)")
+
+
+def _plot_simulation(report: dict, png: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    services = report["peak"]["services"]
+    names = list(services)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for offset, q in ((-0.25, "p50"), (0, "p95"), (0.25, "p99")):
+        means = [services[n][q]["mean"] for n in names]
+        errs = [[m - services[n][q]["ci95"][0] for n, m in zip(names, means)],
+                [services[n][q]["ci95"][1] - m for n, m in zip(names, means)]]
+        a.bar([i + offset for i in range(len(names))], means, width=0.25, yerr=errs, label=q, capsize=2)
+    a.set_xticks(range(len(names)), names, rotation=30)
+    a.set_ylabel("response time at the peak hour (s)")
+    a.legend()
+    util = report["peak"]["utilisation"]
+    b.barh(list(util), [u["mean"] * 100 for u in util.values()])
+    b.set_xlabel("utilisation at the peak (%)")
+    fig.suptitle(f"{report['scenario']}: capacity at the peak hour (95 % CI over {report['peak']['replications']} "
+                 f"replications)")
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+@cli.command()
+@SCENARIO
+@click.option("--target", default="p95<2s", show_default=True, help="Response-time target, e.g. 'p99<800ms'.")
+@SEED
+@click.option("--replications", type=click.IntRange(min=2, max=50), default=3, show_default=True)
+@OUT
+def size(file: str, target: str, seed: int, replications: int, out: str) -> None:
+    """Smallest server count per tier that meets the target at the peak hour (search over simulations)."""
+    from egovlab.simulation import province, sizing
+
+    goal = sizing.parse_target(target)
+    sc, model = _model(file)
+    _, servers = province.tier_capacity(sc, model.dc)
+    with console.status(f"searching server counts per tier for {target}"):
+        result = sizing.size(model, servers, goal, replications=replications, seed=seed)
+    table = Table(title=f"servers per tier for {result['target']} at the peak hour")
+    for col in ("tier", "cores/server", "now", "needed", f"worst {goal[0]} (s)", "tried"):
+        table.add_column(col)
+    for tier, t in result["tiers"].items():
+        table.add_row(tier, f"{t['cores_per_server']:g}", str(t["current_servers"]), str(t["needed_servers"]),
+                      f"{t[f'worst_{goal[0]}_s']:.3f}", ", ".join(str(x["servers"]) for x in t["tried"]))
+    console.print(table)
+    write_file(Path(out) / "sizing.json", json.dumps(result, indent=1))
+
+
+@cli.command()
+@SCENARIO
+@SEED
+@REPS
+@click.option("--failures", type=click.IntRange(min=10, max=100_000), default=1000, show_default=True,
+              help="Primary-DC failures simulated per replication.")
+@OUT
+def dr(file: str, seed: int, replications: int, failures: int, out: str) -> None:
+    """Disaster-recovery strategies side by side: RTO, RPO, failed and lost submissions."""
+    from egovlab.simulation import dr as drmodel
+
+    sc = loader.load(file)
+    with console.status("simulating failovers to the backup data centre"):
+        result = drmodel.compare(sc, failures=failures, replications=replications, seed=seed)
+    t = result["targets"]
+    table = Table(title=f"failover to the backup DC: {failures} failures x {replications} replications, "
+                        f"mean [95 % CI]; targets RTO {t['rto_s']:g} s, RPO {t['rpo_s']:g} s")
+    for col in ("strategy", "RTO mean s", "RTO p95 s", "RPO mean s", "RPO p95 s", "meets RTO", "meets RPO",
+                "failed subm.", "lost subm."):
+        table.add_column(col, justify="right" if col != "strategy" else "left")
+    for name, s in result["strategies"].items():
+        table.add_row(name, ci(s["rto"]["mean"], 1, "{:.0f}"), ci(s["rto"]["p95"], 1, "{:.0f}"),
+                      ci(s["rpo"]["mean"], 1, "{:.1f}"), ci(s["rpo"]["p95"], 1, "{:.1f}"),
+                      ci(s["meets_rto"], 100, "{:.1f}") + " %", ci(s["meets_rpo"], 100, "{:.1f}") + " %",
+                      ci(s["failed"]["mean"], 1, "{:.1f}"), ci(s["lost"]["mean"], 1, "{:.2f}"))
+    console.print(table)
+    console.print(f"assumptions: standby start means {result['assumptions']['standby_start_mean_s']} s; "
+                  f"cold standby restores a backup taken every {result['assumptions']['backup_interval_s']:g} s; "
+                  f"{result['submissions_per_s']} submissions/s at the peak")
+    path = Path(out) / "dr.json"
+    write_file(path, json.dumps(result, indent=1, sort_keys=True))
+    _plot_dr(result, Path(out) / "dr.png")
+    console.print(f"wrote {path} and {Path(out) / 'dr.png'}")
+
+
+def _plot_dr(result: dict, png: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(result["strategies"])
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    a.boxplot([result["strategies"][n]["samples_rto"] for n in names], tick_labels=names)
+    a.set_yscale("log")
+    a.set_ylabel("RTO (s)")
+    b.boxplot([[max(v, 1e-3) for v in result["strategies"][n]["samples_rpo"]] for n in names], tick_labels=names)
+    b.set_yscale("log")
+    b.set_ylabel("RPO (s, 1 ms floor for synchronous)")
+    fig.suptitle("failover to the backup data centre: RTO and RPO per strategy")
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
