@@ -10,7 +10,8 @@ setup:
 	@scripts/setup.sh
 
 ## The main job on the built-in Đồng Tháp scenario: validate, show, plan, export, then bring
-## the province up, probe it against its intended policy, cut a redundant link, tear it down.
+## the province up, probe it against its intended policy, cut a redundant link, tear it down;
+## then its capacity (peak hour and a year with failures) and its disaster-recovery options.
 run: setup
 	$(EGOVLAB) validate $(SCENARIO)
 	$(EGOVLAB) show $(SCENARIO)
@@ -18,7 +19,9 @@ run: setup
 	$(EGOVLAB) export ansible-inventory $(SCENARIO) -o $(OUT)/inventory.yml
 	$(EGOVLAB) export graph $(SCENARIO) -o $(OUT)/topology
 	$(EGOVLAB) check $(SCENARIO) --json $(OUT)/check.json --failover h-cao-lanh--core-1
-	@echo "reports in $(OUT)/: inventory.yml topology.dot topology.png check.json"
+	$(EGOVLAB) simulate $(SCENARIO) --replications 10 --out $(OUT)
+	$(EGOVLAB) dr $(SCENARIO) --out $(OUT)
+	@echo "reports in $(OUT)/: inventory.yml topology.{dot,png} check.json simulation.{json,png} dr.{json,png}"
 
 ## The whole test suite, exactly as CI runs it.
 test: setup
@@ -28,6 +31,7 @@ test: setup
 bench: setup
 	.venv/bin/python benchmarks/inventory_scale.py
 	.venv/bin/python benchmarks/emulation_scale.py
+	.venv/bin/python benchmarks/simulation_engine.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache .hypothesis
