@@ -13,6 +13,7 @@ PACKAGES=(
   mininet openvswitch-switch iputils-ping iproute2 iperf3 tcpdump  # emulation
   graphviz                                                         # export graph
   vagrant                                                          # Vagrantfile validation
+  openvswitch-testcontroller                                       # an external OpenFlow controller in tests
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }

@@ -230,3 +230,35 @@ def test_check_on_the_small_scenario_writes_its_report(clean_prefix, tmp_path):
     fo = report["failover"]
     assert fo["sent"] > 0 and fo["lost"] > 0  # town is single-homed: cutting its uplink loses traffic
     assert_clean(clean_prefix)
+
+
+def test_the_same_network_runs_under_an_external_openflow_controller(clean_prefix):
+    """Fail-secure switches under a real OpenFlow controller (Open vSwitch's learning-switch
+    test controller) instead of standalone: nothing in the network changes but the mode."""
+    import shutil
+    import socket
+
+    from egovlab.topology.network import Lab
+
+    binary = shutil.which("ovs-testcontroller")
+    assert binary, "ovs-testcontroller is installed by scripts/setup.sh"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctl = subprocess.Popen([binary, f"ptcp:{port}:127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        sc = loader.load(SCENARIOS / "mini.yml")  # loop-free: a learning switch needs no spanning tree
+        lab = Lab(sc, emulation_plan(sc, prefix=clean_prefix), controller=("127.0.0.1", port))
+        try:
+            lab.start()
+            out = subprocess.run(["ovs-vsctl", "get", "Bridge", f"{clean_prefix}s1", "fail_mode"],
+                                 capture_output=True, text=True).stdout.strip()
+            assert out == "secure"
+            assert ping(lab, "town-xa-01-h1", "web-1", tries=10)
+            assert ping(lab, "town-xa-02-h1", "db-1", version=6, tries=10)
+        finally:
+            lab.stop()
+    finally:
+        ctl.terminate()
+        ctl.wait(timeout=10)
+    assert_clean(clean_prefix)
