@@ -48,12 +48,75 @@ def _controller(value: str | None) -> tuple[str, int] | None:
     return ("127.0.0.1" if host == "localhost" else host, int(port))
 
 
-def _make_lab(file: str, prefix: str, hosts_per_site: int | None, controller: str | None):
+SDN = click.option("--sdn", is_flag=True,
+                   help="Start egovlab's SDN controller (os-ken) and run the switches under it.")
+
+
+def _make_lab(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, sdn: bool = False):
     from egovlab.topology.network import Lab  # Mininet is imported only by the verbs that run it
 
+    if sdn and controller:
+        raise EgovlabError("--sdn starts egovlab's own controller: leave out --controller")
     sc = loader.load(file)
     plan = emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site)
-    return Lab(sc, plan, controller=_controller(controller), hosts_per_site=hosts_per_site)
+    target = _controller(controller)
+    if sdn:
+        target = ("127.0.0.1", _start_controller(sc, prefix, hosts_per_site))
+    return Lab(sc, plan, controller=target, hosts_per_site=hosts_per_site)
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_controller(sc, prefix: str, hosts_per_site: int | None) -> int:
+    """Start the os-ken controller in the background (it carries the lab's marker, so `down`
+    and a failed bring-up remove it) and wait until it listens."""
+    import socket
+
+    from egovlab.sdn import launcher
+    from egovlab.topology.state import state_dir
+
+    port = _free_port()
+    (state_dir(prefix) / "controller.json").unlink(missing_ok=True)
+    log = Path(f"/tmp/egovlab-{prefix}-controller.log")
+    with log.open("w") as out:
+        proc = subprocess.Popen(launcher.command(str(Path(sc.source).resolve()) if Path(sc.source).exists()
+                                                 else sc.source, port=port, prefix=prefix,
+                                                 hosts_per_site=hosts_per_site),
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LabError(f"the controller exited: {log.read_text()[-2000:]}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                console.print(f"controller (os-ken) listening on 127.0.0.1:{port} (pid {proc.pid}, log {log})")
+                return port
+        time.sleep(0.2)
+    proc.kill()
+    raise LabError(f"the controller did not listen within 60 s (log {log})")
+
+
+def wait_for_rules(prefix: str, switches: int, timeout_s: float = 300) -> dict:
+    """Until the controller reports every switch programmed."""
+    from egovlab.topology.state import state_dir
+
+    path = state_dir(prefix) / "controller.json"
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
+        try:
+            status = json.loads(path.read_text())
+            if len(status["installed"]) >= switches:
+                status["seconds"] = round(time.monotonic() - t0, 2)
+                return status
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.25)
+    raise LabError(f"the controller did not program all {switches} switches within {timeout_s:.0f} s")
 
 
 def _bring_up(lab) -> None:
@@ -94,15 +157,16 @@ def _running_lab(prefix: str):
 @PREFIX
 @HOSTS
 @CONTROLLER
+@SDN
 @click.option("--cli", "with_cli", is_flag=True, help="Drop into Mininet's CLI; the lab goes down when it exits.")
 @click.option("--detach", is_flag=True, help="Keep the lab up in the background; `egovlab down` stops it.")
-def up(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, with_cli: bool,
+def up(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, sdn: bool, with_cli: bool,
        detach: bool) -> None:
     """Bring the province up (Mininet + Open vSwitch) and keep it up until Ctrl-C or `egovlab down`."""
     if detach:
-        _detach(file, prefix, hosts_per_site, controller)
+        _detach(file, prefix, hosts_per_site, controller, sdn)
         return
-    lab = _make_lab(file, prefix, hosts_per_site, controller)
+    lab = _make_lab(file, prefix, hosts_per_site, controller, sdn)
     stop = {"now": False}
 
     def on_signal(signum, frame):
@@ -112,6 +176,8 @@ def up(file: str, prefix: str, hosts_per_site: int | None, controller: str | Non
     signal.signal(signal.SIGTERM, on_signal)
     try:
         _bring_up(lab)
+        if sdn:
+            _report_rules(lab)
         if with_cli:
             from mininet.cli import CLI
             CLI(lab.net)
@@ -133,13 +199,22 @@ def _tear_down(lab) -> None:
                       f"bridges, {len(removed.links)} links, {len(removed.processes)} processes")
 
 
-def _detach(file: str, prefix: str, hosts_per_site: int | None, controller: str | None) -> None:
+def _report_rules(lab) -> dict:
+    status = wait_for_rules(lab.prefix, len(lab.plan.switches))
+    console.print(f"controller programmed {len(status['installed'])} switches ({status['rules']} rules, "
+                  f"{status['groups']} fast-failover groups) {status['seconds']:.1f} s after bring-up")
+    return status
+
+
+def _detach(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, sdn: bool) -> None:
     argv = [sys.executable, "-m", "egovlab", "up", str(Path(file).resolve()) if Path(file).exists() else file,
             "--prefix", prefix]
     if hosts_per_site is not None:
         argv += ["--hosts-per-site", str(hosts_per_site)]
     if controller:
         argv += ["--controller", controller]
+    if sdn:
+        argv += ["--sdn"]
     log = Path(f"/tmp/egovlab-{prefix}.log")
     with log.open("w") as out:
         child = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -147,7 +222,9 @@ def _detach(file: str, prefix: str, hosts_per_site: int | None, controller: str 
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         state = read_state(prefix)
-        if state and state.get("pid") == child.pid:
+        # Under --sdn the lab is ready once the controller has programmed every switch.
+        programmed = not sdn or "controller programmed" in log.read_text()
+        if state and state.get("pid") == child.pid and programmed:
             console.print(f"lab '{prefix}' is up in the background (pid {child.pid}, log {log})")
             return
         if child.poll() is not None:
@@ -322,21 +399,25 @@ def probe_failover(link: str, src: str, dst: str, ipv6: bool, interval_ms: float
 @PREFIX
 @HOSTS
 @CONTROLLER
+@SDN
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default="out/check.json", show_default=True)
 @click.option("--failover", "failover_link", metavar="LINK", default=None,
               help="Also cut this link under a 1 ms probe (e.g. h-cao-lanh--core-1).")
 @click.option("--strict", is_flag=True, help="Exit 1 when the network differs from the intended policy.")
-def check(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, json_out: str,
+def check(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, sdn: bool, json_out: str,
           failover_link: str | None, strict: bool) -> None:
     """Bring the province up, probe it against the intended policy, report, and tear it down."""
-    lab = _make_lab(file, prefix, hosts_per_site, controller)
+    lab = _make_lab(file, prefix, hosts_per_site, controller, sdn)
     try:
         _bring_up(lab)
+        rules = _report_rules(lab) if sdn else None
         pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
         if lab.controller is None:
             console.print("note: no controller: the switches learn and flood (RSTP), so zone policy is not "
                           "enforced and denied flows show up as reachable")
         summary = run_matrix(lab.scenario, lab.plan, pids, Path(json_out))
+        if rules:
+            summary["controller"] = rules
         if failover_link:
             src, dst = _failover_pair(lab, failover_link)
             res = probes.failover_probe(lab.plan, pids, failover_link, src, dst)
@@ -362,3 +443,19 @@ def _failover_pair(lab, link: str) -> tuple[str, str]:
     if src is None:
         raise EgovlabError(f"no IPv4 host behind '{target.a}' to probe link '{link}' from")
     return src, dst
+
+
+@cli.command()
+@SCENARIO
+@PREFIX
+@HOSTS
+@click.option("--port", type=click.IntRange(1024, 65535), default=6653, show_default=True,
+              help="OpenFlow port to listen on (127.0.0.1 only).")
+def controller(file: str, prefix: str, hosts_per_site: int | None, port: int) -> None:
+    """Run the SDN controller (os-ken app) for the scenario's emulated network."""
+    from egovlab.sdn import launcher
+
+    loader.load(file)  # bad input stops here, with its messages
+    argv = launcher.command(str(loader.resolve_path(file).resolve()), port=port, prefix=prefix,
+                            hosts_per_site=hosts_per_site)
+    os.execv(argv[0], argv)

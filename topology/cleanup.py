@@ -57,10 +57,12 @@ def lab_links(prefix: str) -> list[str]:
     return found
 
 
-def lab_processes(prefix: str) -> list[int]:
-    """Mininet's node shells ('bash ... mininet:<name>') and helpers tagged with the prefix."""
+def lab_processes(prefix: str, helpers: bool = True) -> list[int]:
+    """Mininet's node shells ('bash ... mininet:<name>') and, with `helpers`, the lab's helper
+    processes (probes, the controller), which carry an 'egovlab-lab=<prefix>' argument."""
     pids = []
-    marker = re.compile(rf"mininet:{re.escape(prefix)}[sh]\d+\b|egovlab-lab={re.escape(prefix)}\b")
+    marker = re.compile(rf"mininet:{re.escape(prefix)}[sh]\d+\b" +
+                        (rf"|egovlab-lab={re.escape(prefix)}\b" if helpers else ""))
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
@@ -108,6 +110,6 @@ def remove_lab(prefix: str) -> Removed:
     return removed
 
 
-def leftovers(prefix: str) -> dict[str, list]:
+def leftovers(prefix: str, helpers: bool = True) -> dict[str, list]:
     """What of the lab still exists (for tests and `egovlab down`'s report)."""
-    return {"bridges": lab_bridges(prefix), "links": lab_links(prefix), "processes": lab_processes(prefix)}
+    return {"bridges": lab_bridges(prefix), "links": lab_links(prefix), "processes": lab_processes(prefix, helpers)}

@@ -69,7 +69,7 @@ class Lab:
     def start(self) -> "Lab":
         if problems := self.env.problems():
             raise LabError("cannot emulate here: " + "; ".join(problems))
-        left = cleanup.leftovers(self.prefix)
+        left = cleanup.leftovers(self.prefix, helpers=False)  # its controller may already run
         if any(left.values()):
             running = read_state(self.prefix)
             who = f" (pid {running['pid']})" if running else ""

@@ -89,7 +89,7 @@ def main() -> None:
         (send if sys.argv[1] == "send" else receive)(json.loads(sys.argv[2]))
         return
     spec = json.loads(sys.argv[1])
-    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=48) as pool:
         answers = list(pool.map(lambda t: probe(t, spec["timeout"]), spec["targets"]))
     print(json.dumps(answers))
 

@@ -124,10 +124,10 @@ def nsenter(pid: int, prefix: str, argv: list[str], timeout: float) -> subproces
 
 
 def run_matrix(probes: list[Probe], pids: dict[str, int], by_label: dict[str, str], prefix: str,
-               timeout_s: float = 3.0, parallel_sources: int = 4) -> list[ProbeResult]:
+               timeout_s: float = 2.0, parallel_sources: int = 4) -> list[ProbeResult]:
     """Run the probes, one prober process per source host, a few sources at a time.
 
-    Probes that fail are tried once more, alone, before they count as unreachable: the
+    Probes that fail are tried once more before they count as unreachable: the
     userspace datapath here can take tens of ms per hop under load, and a loaded first
     attempt must not be reported as a policy difference.
     """
@@ -135,7 +135,7 @@ def run_matrix(probes: list[Probe], pids: dict[str, int], by_label: dict[str, st
     retry = [r.probe for r in first if not r.reachable]
     if not retry:
         return first
-    again = {id(r.probe): r for r in _run_batch(retry, pids, by_label, prefix, timeout_s, 1)}
+    again = {id(r.probe): r for r in _run_batch(retry, pids, by_label, prefix, timeout_s, parallel_sources)}
     return [again.get(id(r.probe), r) for r in first]
 
 

@@ -1,0 +1,188 @@
+"""The os-ken (Ryu API) adapter: installs the compiled rules, answers ARP/ND, follows port changes.
+
+Thin by design: what to install comes from `compiler.compile_network`; this module only turns
+rules into OpenFlow 1.3 messages. The scenario, prefix and host cap come from the launcher
+(`egovlab controller`), which sets `CONFIG` before os-ken starts the app.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+from os_ken.base import app_manager
+from os_ken.controller import ofp_event
+from os_ken.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from os_ken.lib.packet import arp, ethernet, icmpv6, ipv6, packet
+from os_ken.ofproto import ofproto_v1_3
+
+from egovlab.inventory import loader
+from egovlab.topology.model import emulation_plan
+from egovlab.topology.state import state_dir
+
+from . import compiler
+
+CONFIG: dict = {}  # scenario, prefix, hosts_per_site: set by the launcher
+
+
+class EgovlabController(app_manager.OSKenApp):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        sc = loader.load(CONFIG["scenario"])
+        self.scenario = sc
+        self.plan = emulation_plan(sc, prefix=CONFIG.get("prefix", "eg"), hosts_per_site=CONFIG.get("hosts_per_site"))
+        self.down: set[str] = set()
+        self.programs = compiler.compile_network(sc, self.plan)
+        self.neighbours = compiler.neighbour_table(self.plan)
+        self.datapaths: dict[int, object] = {}
+        self.port_names: dict[int, dict[int, str]] = {}
+        self.stats = {"installs": 0, "recomputes": 0, "arp_answers": 0, "nd_answers": 0}
+        self.installed: set[int] = set()
+        self.logger.info("egovlab: %d switches, %d rules compiled", len(self.programs),
+                         sum(len(p.rules) for p in self.programs.values()))
+
+    # -- install ---------------------------------------------------------------------------
+
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
+    def on_features(self, ev):
+        dp = ev.msg.datapath
+        self.datapaths[dp.id] = dp
+        self.install(dp)
+
+    def install(self, dp, tables=None) -> None:
+        """Replace everything this controller installed on the switch (re-sync: no duplicates)."""
+        prog = self.programs.get(dp.id)
+        if prog is None:
+            self.logger.warning("egovlab: unknown switch dpid %016x", dp.id)
+            return
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        for table in (tables or (ofp.OFPTT_ALL,)):
+            dp.send_msg(parser.OFPFlowMod(dp, command=ofp.OFPFC_DELETE, table_id=table, out_port=ofp.OFPP_ANY,
+                                          out_group=ofp.OFPG_ANY, cookie=compiler.COOKIE,
+                                          cookie_mask=0xFFFFFFFFFFFFFFFF, match=parser.OFPMatch()))
+        if tables is None:
+            dp.send_msg(parser.OFPGroupMod(dp, command=ofp.OFPGC_DELETE, group_id=ofp.OFPG_ALL))
+        dp.send_msg(parser.OFPBarrierRequest(dp))
+        for group in prog.groups.values():
+            buckets = [parser.OFPBucket(watch_port=watch, watch_group=ofp.OFPG_ANY,
+                                        actions=[parser.OFPActionOutput(out)]) for watch, out in group.buckets]
+            dp.send_msg(parser.OFPGroupMod(dp, command=ofp.OFPGC_ADD, type_=ofp.OFPGT_FF,
+                                           group_id=group.group_id, buckets=buckets))
+        dp.send_msg(parser.OFPBarrierRequest(dp))
+        for rule in prog.rules:
+            if tables is not None and rule.table not in tables:
+                continue
+            dp.send_msg(self._flow_mod(dp, rule))
+        dp.send_msg(parser.OFPBarrierRequest(dp))
+        self.stats["installs"] += 1
+        self.installed.add(dp.id)
+        self._write_status()
+
+    def _write_status(self) -> None:
+        """Where `egovlab up --sdn` sees that every switch holds its rules."""
+        d = state_dir(self.plan.prefix)
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / "controller.json.tmp"
+        tmp.write_text(json.dumps({"switches": len(self.programs), "installed": sorted(self.installed),
+                                   "rules": sum(len(p.rules) for p in self.programs.values()),
+                                   "groups": sum(len(p.groups) for p in self.programs.values()),
+                                   "down": sorted(self.down), **self.stats}))
+        tmp.replace(d / "controller.json")
+
+    def _flow_mod(self, dp, rule: compiler.Rule):
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        actions, instructions = [], []
+        for act in rule.actions:
+            kind = act[0]
+            if kind == "output":
+                actions.append(parser.OFPActionOutput(act[1]))
+            elif kind == "group":
+                actions.append(parser.OFPActionGroup(act[1]))
+            elif kind == "controller":
+                actions.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER))
+            elif kind == "ct":  # conntrack lookup, then continue in table act[2]
+                actions.append(parser.NXActionCT(flags=0, zone_src="", zone_ofs_nbits=act[1],
+                                                 recirc_table=act[2], alg=0, actions=[]))
+            elif kind == "ct_commit":
+                actions.append(parser.NXActionCT(flags=1, zone_src="", zone_ofs_nbits=act[1],
+                                                 recirc_table=255, alg=0, actions=[]))
+            elif kind == "goto":
+                instructions.append(parser.OFPInstructionGotoTable(act[1]))
+        if actions:
+            instructions.insert(0, parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions))
+        return parser.OFPFlowMod(dp, cookie=compiler.COOKIE, table_id=rule.table, priority=rule.priority,
+                                 match=parser.OFPMatch(**dict(rule.match)), instructions=instructions)
+
+    # -- ARP / ND ---------------------------------------------------------------------------
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def on_packet_in(self, ev):
+        msg = ev.msg
+        dp = msg.datapath
+        pkt = packet.Packet(msg.data)
+        eth = pkt.get_protocol(ethernet.ethernet)
+        in_port = msg.match["in_port"]
+        req = pkt.get_protocol(arp.arp)
+        if req is not None and req.opcode == arp.ARP_REQUEST:
+            mac = self.neighbours.get(req.dst_ip)
+            if mac is None:
+                return
+            reply = packet.Packet()
+            reply.add_protocol(ethernet.ethernet(ethertype=eth.ethertype, dst=eth.src, src=mac))
+            reply.add_protocol(arp.arp(opcode=arp.ARP_REPLY, src_mac=mac, src_ip=req.dst_ip,
+                                       dst_mac=req.src_mac, dst_ip=req.src_ip))
+            self._send(dp, in_port, reply)
+            self.stats["arp_answers"] += 1
+            return
+        ns = pkt.get_protocol(icmpv6.icmpv6)
+        ip6 = pkt.get_protocol(ipv6.ipv6)
+        if ns is not None and ns.type_ == icmpv6.ND_NEIGHBOR_SOLICIT and ip6 is not None:
+            target = ns.data.dst
+            mac = self.neighbours.get(target)
+            if mac is None:
+                return
+            reply = packet.Packet()
+            reply.add_protocol(ethernet.ethernet(ethertype=eth.ethertype, dst=eth.src, src=mac))
+            reply.add_protocol(ipv6.ipv6(src=target, dst=ip6.src, nxt=58, hop_limit=255))
+            reply.add_protocol(icmpv6.icmpv6(type_=icmpv6.ND_NEIGHBOR_ADVERT, data=icmpv6.nd_neighbor(
+                res=3, dst=target, option=icmpv6.nd_option_tla(hw_src=mac))))
+            self._send(dp, in_port, reply)
+            self.stats["nd_answers"] += 1
+
+    def _send(self, dp, port: int, pkt) -> None:
+        pkt.serialize()
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        dp.send_msg(parser.OFPPacketOut(dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
+                                        actions=[parser.OFPActionOutput(port)], data=pkt.data))
+
+    # -- port changes: global re-optimisation after the switches' local fast failover ---------
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    def on_port_status(self, ev):
+        msg = ev.msg
+        port = msg.desc
+        ofp = msg.datapath.ofproto
+        name = port.name.decode() if isinstance(port.name, bytes) else port.name
+        is_down = bool(port.state & ofp.OFPPS_LINK_DOWN) or bool(port.config & ofp.OFPPC_PORT_DOWN)
+        changed = (name in self.down) != is_down
+        (self.down.add if is_down else self.down.discard)(name)
+        if not changed:
+            return
+        t0 = time.perf_counter()
+        self.programs = compiler.compile_network(self.scenario, self.plan, down=self._down_links())
+        for dp in self.datapaths.values():
+            self.install(dp, tables=None)
+        self.stats["recomputes"] += 1
+        self._write_status()
+        self.logger.info("egovlab: %s %s: recomputed and reinstalled in %.2f s", name,
+                         "down" if is_down else "up", time.perf_counter() - t0)
+
+    def _down_links(self) -> set[str]:
+        """Both ends of a link count as down when either end is."""
+        out = set(self.down)
+        for link in self.plan.links:
+            ends = {link.intf(link.a), link.intf(link.b)}
+            if ends & self.down:
+                out |= ends
+        return out

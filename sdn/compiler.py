@@ -1,0 +1,273 @@
+"""The pure compiler: Scenario + emulated topology -> OpenFlow 1.3 rules per switch, as data.
+
+No switch, no controller: unit tests call it directly, the os-ken adapter only translates.
+
+Pipeline on every switch:
+- table 0 (classify): ARP and IPv6 neighbour solicitations go to the controller (it answers
+  for every planned address: no flooding anywhere); IP from a host port goes through
+  conntrack into table 1; IP from a switch port goes straight to table 2 (policy is enforced
+  once, at the source's edge); everything else is dropped.
+- table 1 (policy, edge switches): established/related traffic passes; a new connection
+  passes (and is committed) only if the scenario's policy allows it from that host to that
+  address and port; the rest is dropped (and counted).
+- table 2 (forward): by destination MAC to the port towards the host, through an OpenFlow
+  fast-failover group whose second bucket is a loop-free alternate next hop, so a cut link is
+  repaired in the switch itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+import netaddr
+
+from egovlab.inventory.policy import Endpoint
+from egovlab.inventory.scenario import Scenario
+from egovlab.topology.model import EmulationPlan, HostNode
+
+TABLE_CLASSIFY, TABLE_POLICY, TABLE_FORWARD = 0, 1, 2
+CT_ZONE = 1
+BACKUP_COST = 10  # links with role 'backup' carry traffic only when the primary path is gone
+COOKIE = 0xE6  # every rule the controller installs carries it (re-sync deletes by cookie)
+
+
+@dataclass(frozen=True)
+class Rule:
+    table: int
+    priority: int
+    match: tuple  # sorted (field, value) pairs, OpenFlow 1.3 OXM field names as os-ken spells them
+    actions: tuple  # ("output", port) | ("group", id) | ("goto", table) | ("controller",) | ("ct", ...)
+
+    @staticmethod
+    def make(table: int, priority: int, actions: list, **match) -> "Rule":
+        return Rule(table, priority, tuple(sorted(match.items())), tuple(actions))
+
+
+@dataclass(frozen=True)
+class Group:
+    group_id: int
+    buckets: tuple  # ((watch_port, out_port), ...) in preference order
+
+
+@dataclass
+class SwitchProgram:
+    dpid: int
+    name: str
+    rules: list[Rule] = field(default_factory=list)
+    groups: dict[int, Group] = field(default_factory=dict)
+
+
+def topology_graph(plan: EmulationPlan, down: set[str] = frozenset()) -> nx.MultiGraph:
+    """Switch-to-switch graph with costs; `down` names links (a-b intf names) to leave out."""
+    g = nx.MultiGraph()
+    g.add_nodes_from(plan.switches)
+    for i, link in enumerate(plan.links):
+        if link.a in plan.switches and link.b in plan.switches and link.intf(link.a) not in down:
+            g.add_edge(link.a, link.b, key=i, weight=BACKUP_COST if link.role == "backup" else 1,
+                       ports={link.a: link.port(link.a), link.b: link.port(link.b)})
+    return g
+
+
+def _simple(g: nx.MultiGraph) -> nx.Graph:
+    """Cheapest parallel edge between each pair (several Internet lines join the same pair)."""
+    h = nx.Graph()
+    h.add_nodes_from(g)
+    for a, b, data in g.edges(data=True):
+        if not h.has_edge(a, b) or data["weight"] < h[a][b]["weight"]:
+            h.add_edge(a, b, **data)
+    return h
+
+
+def attachments(plan: EmulationPlan) -> dict[str, tuple[str, int]]:
+    """host node -> (edge switch, port) of its data interface."""
+    out = {}
+    for link in plan.links:
+        if link.kind == "access":
+            host, sw = (link.a, link.b) if link.a in plan.hosts else (link.b, link.a)
+            out[host] = (sw, link.port(sw))
+    return out
+
+
+def next_hops(plan: EmulationPlan, g: nx.MultiGraph) -> dict[str, dict[str, tuple[int, int | None]]]:
+    """switch -> destination switch -> (primary port, loop-free alternate port or None)."""
+    simple = _simple(g)
+    dist = dict(nx.all_pairs_dijkstra_path_length(simple, weight="weight"))
+    hops: dict[str, dict[str, tuple[int, int | None]]] = {s: {} for s in simple}
+    for dst in simple:
+        if dst not in dist:
+            continue
+        # Shortest-path tree towards dst: each switch's next hop is a neighbour on a cheapest path.
+        for s in simple:
+            if s == dst or dst not in dist[s]:
+                continue
+            best, alt = None, None
+            for n in sorted(simple[s], key=lambda n: (simple[s][n]["weight"] + dist[n].get(dst, 1e9), n)):
+                cost = simple[s][n]["weight"] + dist[n].get(dst, float("inf"))
+                if best is None:
+                    best = (n, cost)
+                elif alt is None and dist[n].get(dst, float("inf")) < dist[n].get(s, float("inf")) + dist[s][dst]:
+                    alt = n  # loop-free alternate: n's own path to dst does not come back through s
+            if best is None or best[1] == float("inf"):
+                continue
+            primary = simple[s][best[0]]["ports"][s]
+            hops[s][dst] = (primary, simple[s][alt]["ports"][s] if alt is not None else None)
+    return hops
+
+
+def _addresses(h: HostNode) -> list[tuple[int, str]]:
+    return [(4, str(h.ipv4.ip))] * (h.ipv4 is not None) + [(6, str(h.ipv6.ip))] * (h.ipv6 is not None)
+
+
+def _endpoint(sc: Scenario, host: HostNode) -> Endpoint:
+    runs = ()
+    for ref in sc.servers():
+        if ref.name == host.label:
+            runs = tuple(ref.server.runs)
+    return Endpoint(host.site, host.zone, runs)
+
+
+PORT_MATCH = {"icmp": {4: {"ip_proto": 1, "icmpv4_type": 8}, 6: {"ip_proto": 58, "icmpv6_type": 128}}}
+
+
+def _port_match(port: str, version: int) -> list[dict]:
+    if port == "any":
+        return [{}]
+    if port == "icmp":
+        return [PORT_MATCH["icmp"][version]]
+    proto, number = port.split("/")
+    if proto == "tcp":
+        return [{"ip_proto": 6, "tcp_dst": int(number)}]
+    return [{"ip_proto": 17, "udp_dst": int(number)}]
+
+
+class PolicyIndex:
+    """Which hosts each policy selector names, computed once for the whole network."""
+
+    def __init__(self, sc: Scenario, plan: EmulationPlan):
+        self.sc = sc
+        self.endpoints = {h.name: _endpoint(sc, h) for h in plan.hosts.values()}
+        self.hosts = plan.hosts
+
+    def selected(self, selector: str) -> list[str]:
+        if selector == "any":
+            return list(self.hosts)
+        kind, ref = selector.split(":", 1)
+        eps = self.endpoints
+        if kind == "site":
+            return [h for h, e in eps.items() if e.site == ref]
+        if kind == "kind":
+            return [h for h, e in eps.items() if self.sc.sites[e.site].kind == ref]
+        if kind == "zone":
+            return [h for h, e in eps.items() if e.zone == ref]
+        return [h for h, e in eps.items() if ref in e.services]
+
+    def allowed(self, src: str) -> dict[str, dict[int, set[str]]]:
+        """dst host -> IP version -> ports that new connections from `src` may open."""
+        sc, src_ep = self.sc, self.endpoints[src]
+        out: dict[str, dict[int, set[str]]] = {}
+        for flow in sc.spec.policy.allow:
+            if src not in {h for sel in flow.source for h in self.selected(sel)}:
+                continue
+            for target in flow.to:
+                svc = sc.spec.services.get(target[8:]) if target.startswith("service:") else None
+                ports = set(flow.ports) if flow.ports is not None else set(svc.ports if svc else [])
+                versions = set(flow.ip) & (set(svc.ip_versions) if svc and flow.ports is None else {4, 6})
+                for dst in self.selected(target):
+                    if dst == src:
+                        continue
+                    if flow.relation == "parent" and sc.sites[src_ep.site].parent != self.endpoints[dst].site:
+                        continue
+                    for v in versions:
+                        out.setdefault(dst, {}).setdefault(v, set()).update(ports)
+        return out
+
+
+def policy_rules(index: PolicyIndex, host: HostNode, port: int) -> list[Rule]:
+    """Table-1 rules for new connections from one host: one per allowed (destination, port)."""
+    rules: list[Rule] = []
+    new = (0x21, 0x21)  # +trk+new
+    actions = [("ct_commit", CT_ZONE), ("goto", TABLE_FORWARD)]
+    own = {4: host.ipv4, 6: host.ipv6}
+    # Inside one LAN or zone there is no boundary to enforce.
+    for version, addr in own.items():
+        if addr is None:
+            continue
+        eth, (k_src, k_dst) = (0x0800, ("ipv4_src", "ipv4_dst")) if version == 4 else (0x86DD, ("ipv6_src", "ipv6_dst"))
+        subnet = f"{addr.ip}/{addr.prefixlen}"
+        net = netaddr.IPNetwork(subnet)
+        rules.append(Rule.make(TABLE_POLICY, 200, actions, ct_state=new, in_port=port, eth_type=eth,
+                               **{k_src: str(addr.ip), k_dst: (str(net.network), str(net.netmask))}))
+    for dst, by_version in sorted(index.allowed(host.name).items()):
+        d = index.hosts[dst]
+        for version, ports in sorted(by_version.items()):
+            s_addr, d_addr = own[version], d.ipv4 if version == 4 else d.ipv6
+            if s_addr is None or d_addr is None:
+                continue
+            eth, (k_src, k_dst) = (0x0800, ("ipv4_src", "ipv4_dst")) if version == 4 else (0x86DD, ("ipv6_src", "ipv6_dst"))
+            base = {"eth_type": eth, "in_port": port, k_src: str(s_addr.ip), k_dst: str(d_addr.ip)}
+            for p in sorted(ports) if "any" not in ports else ["any"]:
+                for extra in _port_match(p, version):
+                    rules.append(Rule.make(TABLE_POLICY, 100 + len(extra), actions, ct_state=new, **base, **extra))
+    return rules
+
+
+def compile_network(sc: Scenario, plan: EmulationPlan, down: set[str] = frozenset()) -> dict[int, SwitchProgram]:
+    """Every switch's rules and groups; `down` names switch interfaces known to be down."""
+    g = topology_graph(plan, down)
+    hops = next_hops(plan, g)
+    attached = attachments(plan)
+    index = PolicyIndex(sc, plan)
+    programs = {s.dpid: SwitchProgram(s.dpid, s.name) for s in plan.switches.values()}
+    host_ports: dict[str, dict[int, str]] = {}
+    for host, (sw, port) in attached.items():
+        host_ports.setdefault(sw, {})[port] = host
+    for sw_name, sw in plan.switches.items():
+        prog = programs[sw.dpid]
+        r = prog.rules
+        # table 0: classify
+        r.append(Rule.make(TABLE_CLASSIFY, 1000, [("controller",)], eth_type=0x0806))
+        r.append(Rule.make(TABLE_CLASSIFY, 1000, [("controller",)], eth_type=0x86DD, ip_proto=58, icmpv6_type=135))
+        for icmp6 in (133, 134, 136, 143):  # RS, RA, NA, MLDv2: the controller speaks for every address
+            r.append(Rule.make(TABLE_CLASSIFY, 1000, [], eth_type=0x86DD, ip_proto=58, icmpv6_type=icmp6))
+        for port in sorted(host_ports.get(sw_name, {})):
+            for eth in (0x0800, 0x86DD):
+                r.append(Rule.make(TABLE_CLASSIFY, 500, [("ct", CT_ZONE, TABLE_POLICY)], in_port=port, eth_type=eth))
+        for eth in (0x0800, 0x86DD):
+            r.append(Rule.make(TABLE_CLASSIFY, 100, [("goto", TABLE_FORWARD)], eth_type=eth))
+        # table 1: policy at the edge
+        if host_ports.get(sw_name):
+            for state in (0x22, 0x24):  # +trk+est, +trk+rel
+                r.append(Rule.make(TABLE_POLICY, 1000, [("goto", TABLE_FORWARD)], ct_state=(state, state)))
+            for port, host in sorted(host_ports[sw_name].items()):
+                r.extend(policy_rules(index, plan.hosts[host], port))
+        # table 2: forward by destination MAC
+        for host, (edge, port) in attached.items():
+            mac = plan.hosts[host].mac
+            if edge == sw_name:
+                r.append(Rule.make(TABLE_FORWARD, 100, [("output", port)], eth_dst=mac))
+                continue
+            hop = hops.get(sw_name, {}).get(edge)
+            if hop is None:
+                continue  # unreachable from here (a partitioned network)
+            primary, alt = hop
+            if alt is None:
+                r.append(Rule.make(TABLE_FORWARD, 100, [("output", primary)], eth_dst=mac))
+            else:
+                gid = primary << 16 | alt
+                prog.groups[gid] = Group(gid, ((primary, primary), (alt, alt)))
+                r.append(Rule.make(TABLE_FORWARD, 100, [("group", gid)], eth_dst=mac))
+    return programs
+
+
+def neighbour_table(plan: EmulationPlan) -> dict[str, str]:
+    """Every planned address -> the MAC the controller answers ARP/NS with."""
+    table = {}
+    for h in plan.hosts.values():
+        for a in (h.ipv4, h.ipv6):
+            if a is not None:
+                table[str(a.ip)] = h.mac
+        for a in (h.mgmt_ipv4, h.mgmt_ipv6):
+            if a is not None:
+                table[str(a.ip)] = h.mgmt_mac
+    return table
