@@ -376,8 +376,10 @@ def probe_matrix(prefix: str, json_out: str | None) -> None:
 @click.option("--ipv6", is_flag=True, help="Probe over IPv6 instead of IPv4.")
 @click.option("--interval-ms", type=click.FloatRange(min=0.5, max=100), default=1.0, show_default=True)
 @click.option("--seconds", type=click.FloatRange(min=1, max=60), default=4.0, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=40404, show_default=True,
+              help="UDP port of the probe (under --sdn, one the policy allows, e.g. 10000 to the MCU).")
 @PREFIX
-def probe_failover(link: str, src: str, dst: str, ipv6: bool, interval_ms: float, seconds: float,
+def probe_failover(link: str, src: str, dst: str, ipv6: bool, interval_ms: float, seconds: float, port: int,
                    prefix: str) -> None:
     """Send timestamped packets across a path while LINK is cut; report the outage and losses."""
     state, sc, plan = _running_lab(prefix)
@@ -386,7 +388,7 @@ def probe_failover(link: str, src: str, dst: str, ipv6: bool, interval_ms: float
             raise EgovlabError(f"unknown host '{host}' (see `egovlab plan FILE --view hosts`)")
     try:
         res = probes.failover_probe(plan, state["pids"], link, src, dst, version=6 if ipv6 else 4,
-                                    interval_ms=interval_ms, seconds=seconds)
+                                    interval_ms=interval_ms, seconds=seconds, port=port)
     except ValueError as exc:
         raise EgovlabError(str(exc)) from None
     console.print(f"cut {res.link}: {src} -> {dst}: outage {res.outage_ms:.0f} ms, lost {res.lost} of "
@@ -419,10 +421,10 @@ def check(file: str, prefix: str, hosts_per_site: int | None, controller: str | 
         if rules:
             summary["controller"] = rules
         if failover_link:
-            src, dst = _failover_pair(lab, failover_link)
-            res = probes.failover_probe(lab.plan, pids, failover_link, src, dst)
-            console.print(f"failover: cut {failover_link} under {src} -> {dst}: outage {res.outage_ms:.0f} ms, "
-                          f"lost {res.lost} of {res.sent} packets")
+            src, dst, port = _failover_pair(lab, failover_link)
+            res = probes.failover_probe(lab.plan, pids, failover_link, src, dst, port=port)
+            console.print(f"failover: cut {failover_link} under {src} -> {dst} udp/{port}: outage "
+                          f"{res.outage_ms:.0f} ms, lost {res.lost} of {res.sent} packets")
             summary["failover"] = asdict(res)
             write_file(Path(json_out), json.dumps(summary, indent=1))
     finally:
@@ -431,31 +433,24 @@ def check(file: str, prefix: str, hosts_per_site: int | None, controller: str | 
         sys.exit(1)
 
 
-def _failover_pair(lab, link: str) -> tuple[str, str]:
-    """A host behind the link's first site and a server in the primary DC."""
+def _failover_pair(lab, link: str) -> tuple[str, str, int]:
+    """A host behind the link's first site, and a server in the primary DC that the policy lets
+    it reach over UDP (the probe's protocol), with that port; any DC server if none is allowed."""
+    from egovlab.inventory.policy import allowed, endpoint_of
+
     sc = lab.scenario
     target = next((l for l in sc.links if l.name == link), None)
     if target is None:
         raise EgovlabError(f"unknown link '{link}'")
     src = next((h.label for h in lab.plan.hosts.values() if h.site == target.a and h.ipv4), None)
-    dc = next(d for d in sc.data_centres() if sc.sites[d].kind == "provincial-dc")
-    dst = next(h.label for h in lab.plan.hosts.values() if h.site == dc and h.zone == "dmz")
     if src is None:
         raise EgovlabError(f"no IPv4 host behind '{target.a}' to probe link '{link}' from")
-    return src, dst
-
-
-@cli.command()
-@SCENARIO
-@PREFIX
-@HOSTS
-@click.option("--port", type=click.IntRange(1024, 65535), default=6653, show_default=True,
-              help="OpenFlow port to listen on (127.0.0.1 only).")
-def controller(file: str, prefix: str, hosts_per_site: int | None, port: int) -> None:
-    """Run the SDN controller (os-ken app) for the scenario's emulated network."""
-    from egovlab.sdn import launcher
-
-    loader.load(file)  # bad input stops here, with its messages
-    argv = launcher.command(str(loader.resolve_path(file).resolve()), port=port, prefix=prefix,
-                            hosts_per_site=hosts_per_site)
-    os.execv(argv[0], argv)
+    dc = next(d for d in sc.data_centres() if sc.sites[d].kind == "provincial-dc")
+    servers = [h for h in lab.plan.hosts.values() if h.site == dc and h.zone]
+    src_ep = endpoint_of(sc, src)
+    for h in servers:
+        for svc in endpoint_of(sc, h.label).services:
+            for port in sc.spec.services[svc].ports:
+                if port.startswith("udp/") and allowed(sc, src_ep, endpoint_of(sc, h.label), port, 4):
+                    return src, h.label, int(port[4:])
+    return src, servers[0].label, probes.FAILOVER_PORT

@@ -50,19 +50,17 @@ class EgovlabController(app_manager.OSKenApp):
         self.datapaths[dp.id] = dp
         self.install(dp)
 
-    def install(self, dp, tables=None) -> None:
+    def install(self, dp) -> None:
         """Replace everything this controller installed on the switch (re-sync: no duplicates)."""
         prog = self.programs.get(dp.id)
         if prog is None:
             self.logger.warning("egovlab: unknown switch dpid %016x", dp.id)
             return
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        for table in (tables or (ofp.OFPTT_ALL,)):
-            dp.send_msg(parser.OFPFlowMod(dp, command=ofp.OFPFC_DELETE, table_id=table, out_port=ofp.OFPP_ANY,
-                                          out_group=ofp.OFPG_ANY, cookie=compiler.COOKIE,
-                                          cookie_mask=0xFFFFFFFFFFFFFFFF, match=parser.OFPMatch()))
-        if tables is None:
-            dp.send_msg(parser.OFPGroupMod(dp, command=ofp.OFPGC_DELETE, group_id=ofp.OFPG_ALL))
+        dp.send_msg(parser.OFPFlowMod(dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
+                                      out_group=ofp.OFPG_ANY, cookie=compiler.COOKIE,
+                                      cookie_mask=0xFFFFFFFFFFFFFFFF, match=parser.OFPMatch()))
+        dp.send_msg(parser.OFPGroupMod(dp, command=ofp.OFPGC_DELETE, group_id=ofp.OFPG_ALL))
         dp.send_msg(parser.OFPBarrierRequest(dp))
         for group in prog.groups.values():
             buckets = [parser.OFPBucket(watch_port=watch, watch_group=ofp.OFPG_ANY,
@@ -71,8 +69,6 @@ class EgovlabController(app_manager.OSKenApp):
                                            group_id=group.group_id, buckets=buckets))
         dp.send_msg(parser.OFPBarrierRequest(dp))
         for rule in prog.rules:
-            if tables is not None and rule.table not in tables:
-                continue
             dp.send_msg(self._flow_mod(dp, rule))
         dp.send_msg(parser.OFPBarrierRequest(dp))
         self.stats["installs"] += 1
@@ -170,13 +166,42 @@ class EgovlabController(app_manager.OSKenApp):
         if not changed:
             return
         t0 = time.perf_counter()
+        old = self.programs
         self.programs = compiler.compile_network(self.scenario, self.plan, down=self._down_links())
-        for dp in self.datapaths.values():
-            self.install(dp, tables=None)
+        changed_rules = 0
+        for dpid, dp in self.datapaths.items():
+            changed_rules += self.update(dp, old[dpid], self.programs[dpid])
         self.stats["recomputes"] += 1
         self._write_status()
-        self.logger.info("egovlab: %s %s: recomputed and reinstalled in %.2f s", name,
-                         "down" if is_down else "up", time.perf_counter() - t0)
+        self.logger.warning("egovlab: %s %s: recomputed, %d rule changes sent in %.2f s", name,
+                            "down" if is_down else "up", changed_rules, time.perf_counter() - t0)
+
+    def update(self, dp, old: compiler.SwitchProgram, new: compiler.SwitchProgram) -> int:
+        """Move a switch from one program to the next without a gap: add and modify first,
+        delete what is gone last (an OFPFC_ADD of an existing match replaces it in place)."""
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        for gid, group in new.groups.items():
+            if old.groups.get(gid) == group:
+                continue
+            buckets = [parser.OFPBucket(watch_port=w, watch_group=ofp.OFPG_ANY, actions=[parser.OFPActionOutput(o)])
+                       for w, o in group.buckets]
+            dp.send_msg(parser.OFPGroupMod(dp, command=ofp.OFPGC_MODIFY if gid in old.groups else ofp.OFPGC_ADD,
+                                           type_=ofp.OFPGT_FF, group_id=gid, buckets=buckets))
+        dp.send_msg(parser.OFPBarrierRequest(dp))
+        old_rules, new_rules = set(old.rules), set(new.rules)
+        added = new_rules - old_rules
+        for rule in added:
+            dp.send_msg(self._flow_mod(dp, rule))
+        kept = {(r.table, r.priority, r.match) for r in new_rules}
+        removed = [r for r in old_rules - new_rules if (r.table, r.priority, r.match) not in kept]
+        for rule in removed:
+            dp.send_msg(parser.OFPFlowMod(dp, command=ofp.OFPFC_DELETE_STRICT, table_id=rule.table,
+                                          priority=rule.priority, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+                                          match=parser.OFPMatch(**dict(rule.match))))
+        dp.send_msg(parser.OFPBarrierRequest(dp))
+        for gid in set(old.groups) - set(new.groups):
+            dp.send_msg(parser.OFPGroupMod(dp, command=ofp.OFPGC_DELETE, group_id=gid))
+        return len(added) + len(removed)
 
     def _down_links(self) -> set[str]:
         """Both ends of a link count as down when either end is."""

@@ -222,6 +222,11 @@ def compile_network(sc: Scenario, plan: EmulationPlan, down: set[str] = frozense
     host_ports: dict[str, dict[int, str]] = {}
     for host, (sw, port) in attached.items():
         host_ports.setdefault(sw, {})[port] = host
+    mgmt_ports: dict[str, dict[int, str]] = {}
+    for link in plan.links:
+        if link.kind == "mgmt":
+            host, sw = (link.a, link.b) if link.a in plan.hosts else (link.b, link.a)
+            mgmt_ports.setdefault(sw, {})[link.port(sw)] = host
     for sw_name, sw in plan.switches.items():
         prog = programs[sw.dpid]
         r = prog.rules
@@ -241,6 +246,13 @@ def compile_network(sc: Scenario, plan: EmulationPlan, down: set[str] = frozense
                 r.append(Rule.make(TABLE_POLICY, 1000, [("goto", TABLE_FORWARD)], ct_state=(state, state)))
             for port, host in sorted(host_ports[sw_name].items()):
                 r.extend(policy_rules(index, plan.hosts[host], port))
+        # the out-of-band management network: its own segment, no policy, forwarded by MAC
+        for port, host in sorted(mgmt_ports.get(sw_name, {}).items()):
+            for eth in (0x0800, 0x86DD):
+                r.append(Rule.make(TABLE_CLASSIFY, 500, [("goto", TABLE_FORWARD)], in_port=port, eth_type=eth))
+            r.append(Rule.make(TABLE_FORWARD, 100, [("output", port)], eth_dst=plan.hosts[host].mgmt_mac))
+        if sw.role == "oob":
+            continue
         # table 2: forward by destination MAC
         for host, (edge, port) in attached.items():
             mac = plan.hosts[host].mac

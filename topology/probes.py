@@ -25,6 +25,7 @@ from egovlab.inventory.scenario import Scenario
 from .model import EmulationPlan, HostNode
 
 PROBER = Path(__file__).with_name("prober.py")
+FAILOVER_PORT = 40404
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,7 @@ def analyse(received: list[tuple[int, float]], count: int, interval_s: float, cu
 
 def failover_probe(plan: EmulationPlan, pids: dict[str, int], link: str, src: str, dst: str,
                    version: int = 4, interval_ms: float = 1.0, seconds: float = 4.0, cut_after: float = 1.5,
-                   restore: bool = True, port: int = 40404) -> FailoverResult:
+                   restore: bool = True, port: int = FAILOVER_PORT) -> FailoverResult:
     """Send timestamped datagrams every `interval_ms` from src to dst; cut `link` after `cut_after` s."""
     import time as _time
 

@@ -1,0 +1,135 @@
+"""The SDN controller on the real emulation (os-ken + Open vSwitch, as root)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from egovlab.inventory import loader
+from egovlab.sdn import compiler, launcher
+from egovlab.topology import cleanup
+from egovlab.topology.model import emulation_plan
+from egovlab.topology.state import state_dir
+
+from .conftest import EGOVLAB, SCENARIOS
+
+pytestmark = [pytest.mark.emulation, pytest.mark.slow,
+              pytest.mark.skipif(os.geteuid() != 0, reason="emulation needs root (CI runs as root)")]
+
+
+def test_the_full_province_under_the_controller_matches_the_intended_policy_exactly(tmp_path):
+    """Every probe of the matrix, IPv4 and IPv6: reachable exactly when the policy allows it."""
+    prefix = "es"
+    cleanup.remove_lab(prefix)
+    out = tmp_path / "check.json"
+    try:
+        r = subprocess.run([str(EGOVLAB), "check", "dongthap", "--sdn", "--prefix", prefix, "--json", str(out),
+                            "--strict", "--failover", "h-cao-lanh--core-1"], capture_output=True, text=True,
+                           timeout=1200)
+    finally:
+        cleanup.remove_lab(prefix)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["differ"] == 0 and report["probes"] > 1000
+    assert report["reachable"] == report["intended"] > 0
+    assert {res["version"] for res in report["results"]} == {4, 6}
+    assert report["controller"]["installed"] and len(report["controller"]["installed"]) == 210
+    fo = report["failover"]
+    # the fast-failover group moves the flow to the backup uplink: a short outage, not a lost path
+    assert fo["received"] > fo["sent"] * 0.8 and fo["outage_ms"] < 1000
+    assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": []}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_controller(prefix: str, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(launcher.command(str(SCENARIOS / "mini.yml"), port=port, prefix=prefix,
+                                             hosts_per_site=None),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    for _ in range(150):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("controller did not listen")
+
+
+def _programmed(prefix: str, switches: int, since: float = 0.0, timeout: float = 60) -> dict:
+    path = state_dir(prefix) / "controller.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            st = json.loads(path.read_text())
+            if len(st["installed"]) >= switches and path.stat().st_mtime >= since:
+                return st
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError("switches were not programmed")
+
+
+def _tcp(lab, src: str, dst: str, port: int) -> bool:
+    """A completed or refused TCP handshake from src to dst (the path and the policy let it through)."""
+    addr = lab.plan.hosts[lab.plan.node(dst)].ipv4.ip
+    code = ("import socket,sys\ns=socket.socket();s.settimeout(2)\n"
+            f"try:\n s.connect(('{addr}',{port}));sys.exit(0)\n"
+            "except ConnectionRefusedError:\n sys.exit(0)\nexcept OSError:\n sys.exit(1)\n")
+    r = subprocess.run(["nsenter", "-t", str(lab.pid(src)), "-n", "python3", "-c", code], capture_output=True)
+    return r.returncode == 0
+
+
+def _flow_count(bridge: str) -> tuple[int, int]:
+    flows = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", bridge, f"cookie={compiler.COOKIE:#x}/-1"],
+                           capture_output=True, text=True).stdout.splitlines()
+    groups = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-groups", bridge],
+                            capture_output=True, text=True).stdout.splitlines()
+    return sum("cookie=" in l for l in flows), sum("group_id=" in l for l in groups)
+
+
+def test_controller_failure_leaves_traffic_flowing_and_a_restart_converges_to_the_same_rules():
+    from egovlab.topology.network import Lab
+
+    prefix, port = "ek", _free_port()
+    cleanup.remove_lab(prefix)
+    sc = loader.load(SCENARIOS / "mini.yml")
+    plan = emulation_plan(sc, prefix=prefix)
+    programs = compiler.compile_network(sc, plan)
+    ctl = _start_controller(prefix, port)
+    lab = Lab(sc, plan, controller=("127.0.0.1", port))
+    try:
+        lab.start()
+        _programmed(prefix, len(plan.switches))
+        assert _tcp(lab, "town-h1", "web-1", 443)  # district -> portal: allowed
+        assert not _tcp(lab, "town-xa-01-h1", "db-1", 5432)  # commune -> database: denied
+        edge = plan.node("dc/core")
+        expected = (len(programs[plan.switches[edge].dpid].rules), len(programs[plan.switches[edge].dpid].groups))
+        assert _flow_count(edge) == expected
+
+        os.killpg(ctl.pid, signal.SIGKILL)  # the controller dies
+        ctl.wait(timeout=10)
+        time.sleep(2)
+        assert _tcp(lab, "town-h1", "web-1", 443)  # fail-secure: installed rules keep working
+        assert not _tcp(lab, "town-xa-01-h1", "db-1", 5432)
+
+        restarted = time.time()
+        ctl = _start_controller(prefix, port)
+        _programmed(prefix, len(plan.switches), since=restarted)
+        time.sleep(1)
+        assert _flow_count(edge) == expected  # re-synced: the same rules, no duplicates
+        assert _tcp(lab, "town-h1", "web-1", 443)
+    finally:
+        lab.stop()
+        if ctl.poll() is None:
+            os.killpg(ctl.pid, signal.SIGKILL)
+        cleanup.remove_lab(prefix)
+    assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": []}

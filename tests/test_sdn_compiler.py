@@ -1,0 +1,136 @@
+"""The SDN compiler, without a switch: policy rules against intent, paths and fast-failover groups."""
+from __future__ import annotations
+
+import networkx as nx
+import pytest
+
+from egovlab.inventory.policy import allowed, endpoint_of
+from egovlab.sdn import compiler
+from egovlab.topology.model import emulation_plan
+
+
+@pytest.fixture(scope="module")
+def plan(dongthap):
+    return emulation_plan(dongthap)
+
+
+@pytest.fixture(scope="module")
+def programs(dongthap, plan):
+    return compiler.compile_network(dongthap, plan)
+
+
+def _opens(rules, src, dst, port: str, version: int) -> bool:
+    """Would table 1 commit a new connection src -> dst on `port` (as the switch would match)?"""
+    s_addr = str((src.ipv4 if version == 4 else src.ipv6).ip)
+    d_addr = str((dst.ipv4 if version == 4 else dst.ipv6).ip)
+    k_src, k_dst = ("ipv4_src", "ipv4_dst") if version == 4 else ("ipv6_src", "ipv6_dst")
+    want = compiler._port_match(port, version)[0]
+    import netaddr
+    for rule in rules:
+        m = dict(rule.match)
+        if rule.table != compiler.TABLE_POLICY or m.get(k_src) != s_addr:
+            continue
+        dst_m = m.get(k_dst)
+        if isinstance(dst_m, tuple):
+            if netaddr.IPAddress(d_addr) not in netaddr.IPNetwork(f"{dst_m[0]}/{dst_m[1]}"):
+                continue
+        elif dst_m != d_addr:
+            continue
+        extra = {k: v for k, v in m.items() if k not in ("eth_type", "in_port", k_src, k_dst, "ct_state")}
+        if all(want.get(k) == v for k, v in extra.items()):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("src,dst", [("internet-h1", "web-dvc-1"), ("internet-h1", "db-1"), ("web-dvc-1", "app-motcua-1"),
+                                     ("web-dvc-1", "db-1"), ("app-motcua-1", "db-1"), ("jump-1", "db-1"),
+                                     ("so-y-te-h1", "app-qlvb-1"), ("so-y-te-h1", "db-1"),
+                                     ("h-cao-lanh-xa-01-h1", "h-cao-lanh-h1"), ("h-cao-lanh-xa-01-h1", "h-lap-vo-h1"),
+                                     ("tp-sa-dec-xa-01-h1", "app-motcua-1"), ("lgsp-1", "ngsp-1"),
+                                     ("db-1", "bk-db-1"), ("web-ttdt-1", "siem-1")])
+def test_every_zone_pair_and_port_compiles_to_exactly_the_intent(dongthap, plan, programs, src, dst):
+    """For each pair: every port the scenario knows, IPv4 and IPv6, allowed iff the policy allows."""
+    from egovlab.sdn.compiler import attachments
+    s, d = plan.hosts[plan.node(src)], plan.hosts[plan.node(dst)]
+    edge, _ = attachments(plan)[s.name]
+    rules = programs[plan.switches[edge].dpid].rules
+    ports = sorted({p for svc in dongthap.spec.services.values() for p in svc.ports} | {"icmp", "tcp/22", "tcp/445"})
+    checked = 0
+    for version in (4, 6):
+        if (s.ipv4 if version == 4 else s.ipv6) is None or (d.ipv4 if version == 4 else d.ipv6) is None:
+            continue
+        for port in ports:
+            want = allowed(dongthap, endpoint_of(dongthap, src), endpoint_of(dongthap, dst), port, version)
+            assert _opens(rules, s, d, port, version) == want, (src, dst, port, version, want)
+            checked += 1
+    assert checked > 0
+
+
+def test_policy_is_stateful_and_default_deny(programs):
+    for prog in programs.values():
+        policy = [r for r in prog.rules if r.table == compiler.TABLE_POLICY]
+        if not policy:
+            continue
+        established = [r for r in policy if dict(r.match).get("ct_state") == (0x22, 0x22)]
+        assert established and all(r.actions == (("goto", compiler.TABLE_FORWARD),) for r in established)
+        new = [r for r in policy if dict(r.match).get("ct_state") == (0x21, 0x21)]
+        assert all(r.actions[0] == ("ct_commit", compiler.CT_ZONE) for r in new)
+        # nothing else passes: no wildcard allow in table 1
+        assert all("ct_state" in dict(r.match) for r in policy)
+
+
+def test_arp_and_nd_go_to_the_controller_and_nothing_floods(programs):
+    for prog in programs.values():
+        t0 = [r for r in prog.rules if r.table == 0]
+        assert any(dict(r.match) == {"eth_type": 0x0806} and r.actions == (("controller",),) for r in t0)
+        assert any(dict(r.match).get("icmpv6_type") == 135 and r.actions == (("controller",),) for r in t0)
+        assert not any(a[0] == "output" and a[1] in (0xFFFFFFFB, 0xFFFFFFFC) for r in prog.rules for a in r.actions)
+
+
+def test_every_host_is_reachable_from_every_switch_and_alternates_are_loop_free(plan, programs):
+    g = compiler.topology_graph(plan)
+    hops = compiler.next_hops(plan, g)
+    simple = compiler._simple(g)
+    dist = dict(nx.all_pairs_dijkstra_path_length(simple, weight="weight"))
+    for prog in programs.values():
+        macs = {dict(r.match)["eth_dst"] for r in prog.rules if r.table == compiler.TABLE_FORWARD}
+        sw = plan.switches[prog.name]
+        if sw.role == "oob":  # the out-of-band network: the DC's servers' management interfaces only
+            assert macs == {h.mgmt_mac for h in plan.hosts.values() if h.zone and h.site == sw.site}
+        else:
+            assert macs == {h.mac for h in plan.hosts.values()}
+        for gid, group in prog.groups.items():
+            (p1, _), (p2, _) = group.buckets
+            assert p1 != p2  # the alternate leaves by another port
+    for s, table in hops.items():
+        for dst, (primary, alt) in table.items():
+            if alt is None:
+                continue
+            n = next(n for n in simple[s] if simple[s][n]["ports"][s] == alt)
+            assert dist[n][dst] < dist[n][s] + dist[s][dst]  # loop-free alternate condition
+
+
+def test_a_dual_homed_district_has_a_fast_failover_group_towards_the_dc(plan, programs):
+    link = plan.links_of_scenario_link("h-cao-lanh--core-1")[0]
+    agg = plan.switches[link.a]
+    groups = programs[agg.dpid].groups
+    assert any(g.buckets[0][0] == link.port(link.a) for g in groups.values())
+
+
+def test_a_cut_link_moves_the_primary_path(dongthap, plan, programs):
+    link = plan.links_of_scenario_link("h-cao-lanh--core-1")[0]
+    cut = compiler.compile_network(dongthap, plan, down={link.intf(link.a), link.intf(link.b)})
+    agg = plan.switches[link.a].dpid
+    outputs_before = {a for r in programs[agg].rules if r.table == 2 for a in r.actions}
+    outputs_after = {a for r in cut[agg].rules if r.table == 2 for a in r.actions}
+    assert ("output", link.port(link.a)) not in outputs_after
+    assert not any(a[0] == "group" and (a[1] >> 16) == link.port(link.a) for a in outputs_after)
+    assert outputs_before != outputs_after
+
+
+def test_neighbour_table_answers_for_every_planned_address(plan):
+    table = compiler.neighbour_table(plan)
+    for h in plan.hosts.values():
+        for a in (h.ipv4, h.ipv6):
+            if a is not None:
+                assert table[str(a.ip)] == h.mac
