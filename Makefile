@@ -18,7 +18,7 @@ run: setup
 	$(EGOVLAB) plan $(SCENARIO)
 	$(EGOVLAB) export ansible-inventory $(SCENARIO) -o $(OUT)/inventory.yml
 	$(EGOVLAB) export graph $(SCENARIO) -o $(OUT)/topology
-	$(EGOVLAB) check $(SCENARIO) --json $(OUT)/check.json --failover h-cao-lanh--core-1
+	$(EGOVLAB) check $(SCENARIO) --sdn --json $(OUT)/check.json --failover h-cao-lanh--core-1
 	$(EGOVLAB) simulate $(SCENARIO) --replications 10 --out $(OUT)
 	$(EGOVLAB) dr $(SCENARIO) --out $(OUT)
 	@echo "reports in $(OUT)/: inventory.yml topology.{dot,png} check.json simulation.{json,png} dr.{json,png}"
@@ -32,6 +32,7 @@ bench: setup
 	.venv/bin/python benchmarks/inventory_scale.py
 	.venv/bin/python benchmarks/emulation_scale.py
 	.venv/bin/python benchmarks/simulation_engine.py
+	.venv/bin/python benchmarks/sdn_compile.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache .hypothesis
