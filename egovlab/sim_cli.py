@@ -102,12 +102,16 @@ def simulate(file: str, horizon: str, seed: int, replications: int, peak_minutes
     for name, u in peak["utilisation"].items():
         util.add_row(name, str(model.servers(name)), ci(u, 100, "{:.2f}") + " %")
     console.print(util)
+    if peak["video_conference_mbps"]:
+        console.print(f"video conference at the peak (worst case, §VII.4.c): {peak['video_conference_mbps']:g} Mbps "
+                      f"of the DC's {model.channel_bps['tslcd'] / 1e6:g} Mbps TSLCD uplink")
     yt = Table(title=f"{horizon} with failures and repairs (hourly fluid model), mean [95 % CI]")
     yt.add_column("figure")
     yt.add_column("value", justify="right")
     yt.add_row("availability (requests served)", ci(year["availability"], 100, "{:.4f}") + " %")
     yt.add_row(f"requests meeting p95<={target_s:g}s", ci(year["sla"], 100, "{:.4f}") + " %")
-    for key in ("server_failures", "link_failures", "dc_failures", "hours_degraded", "unavailable_requests"):
+    for key in ("server_failures", "link_failures", "dc_failures", "video_conferences", "hours_degraded",
+                "unavailable_requests"):
         yt.add_row(key.replace("_", " "), ci(year[key], 1, "{:.1f}"))
     console.print(yt)
     report = {"scenario": sc.name, "seed": seed, "peak": peak, "year": year,

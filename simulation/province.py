@@ -12,6 +12,7 @@ Assumptions the scenario does not carry are named here and printed in every repo
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -54,6 +55,21 @@ class ProvinceModel:
     weekly: list[float]  # relative to a working day
     month_end: float
     notes: list[str] = field(default_factory=list)
+    # Video conferences (§VII.4.c): while a meeting runs, its streams hold this much of the DC's
+    # TSLCD uplink (the MCU is in the DC); meetings per working hour and their length.
+    vc_bps: float = 0.0
+    vc_meetings_per_hour: float = 0.0
+    vc_duration_h: float = 0.0
+
+    def with_meeting(self, on: bool = True) -> "ProvinceModel":
+        """The model during a video conference: the TSLCD uplink left for requests shrinks."""
+        if not on or not self.vc_bps:
+            return self
+        left = self.channel_bps["tslcd"] - self.vc_bps
+        if left <= 0:
+            raise EgovlabError(f"video conferences need {self.vc_bps / 1e6:g} Mbps, more than the DC's TSLCD "
+                               f"uplink ({self.channel_bps['tslcd'] / 1e6:g} Mbps)")
+        return dataclasses.replace(self, channel_bps={**self.channel_bps, "tslcd": left})
 
     def profile(self, t_s: float, start: dt.datetime) -> float:
         """Load factor at `t_s` seconds after `start` (1.0 = an average working-day hour)."""
@@ -152,12 +168,23 @@ def build(sc: Scenario) -> ProvinceModel:
                                       load.app_ms.value / 1000, load.db_ms.value / 1000, load.san_ios.value,
                                       load.request_kb.value + load.response_kb.value, load.channel))
     mean_daily = sum(w.daily_profile) / 24
+    vc = w.video_conference
+    vc_args = {}
+    if vc is not None:
+        # Every endpoint's stream crosses the DC's uplink; meetings fall in working hours
+        # (22 working days of 9 office hours a month: an assumption).
+        vc_args = {"vc_bps": vc.endpoints.value * vc.endpoint_kbps.value * 1000,
+                   "vc_meetings_per_hour": vc.meetings_per_month.value / (22 * 9),
+                   "vc_duration_h": vc.duration_min.value / 60}
     return ProvinceModel(
         sc.name, dc, services, cores, ASSUMPTIONS["san_iops_per_controller"][0], channel_bps, channel_links,
         daily=[x / mean_daily for x in w.daily_profile], weekly=list(w.weekly_profile),
         month_end=w.month_end_factor.value,
         notes=[f"Internet: {len(internet)} lines, mean {channel_bps['internet'] / 1e6:g} Mbps each; a request's "
-               f"transfer holds one line (FIFO), an approximation of TCP sharing"])
+               f"transfer holds one line (FIFO), an approximation of TCP sharing",
+               "video conferences: the peak hour assumes a meeting at full size (worst case); the year places "
+               "meetings at random in working hours"],
+        **vc_args)
 
 
 def assumptions_of(sc: Scenario) -> list[dict]:

@@ -61,6 +61,7 @@ def peak_window(model: ProvinceModel, *, replications: int, seed: int, minutes: 
                 factor: float | None = None) -> dict:
     """The busiest hour of the year (peak daily x weekly x month-end), request by request."""
     factor = model.peak_factor() if factor is None else factor
+    model = model.with_meeting()  # the worst case: a full-size video conference in the busiest hour
     util = model.utilisation(factor, capacity)
     overloaded = {k: round(v, 3) for k, v in util.items() if v >= 1}
     if overloaded:
@@ -76,6 +77,7 @@ def peak_window(model: ProvinceModel, *, replications: int, seed: int, minutes: 
         services[name]["timeouts"] = sum(p["timeouts"] for p in per)
     stations = {n: estimate([r["stations"][n] for r in reps]).as_dict(4) for n in reps[0]["stations"]}
     return {"factor": round(factor, 4), "minutes": minutes, "replications": replications, "services": services,
+            "video_conference_mbps": round(model.vc_bps / 1e6, 3),
             "utilisation": stations, "events": sum(r["events"] for r in reps), "target_s": target_s}
 
 
@@ -100,8 +102,9 @@ def _year_replication(args) -> dict:
     up = {tier: servers_per_tier[tier] for tier in ("web", "app", "db")}
     lines_up = {"n": model.channel_links["internet"]}
     dc = {"state": "up"}  # up | failing-over | backup
+    meeting = {"on": 0}
     stats = {"requests": 0.0, "sla_ok": 0.0, "unavailable": 0.0, "overloaded": 0.0, "server_failures": 0,
-             "link_failures": 0, "dc_failures": 0, "hours_degraded": 0}
+             "link_failures": 0, "dc_failures": 0, "hours_degraded": 0, "meetings": 0}
 
     def server(tier: str):
         while True:
@@ -132,6 +135,23 @@ def _year_replication(args) -> dict:
             yield env.timeout(rng.expovariate(1 / settings.dc_mttr_h))
             dc["state"] = "up"
 
+    def meetings():
+        """Video conferences in working hours (Mon-Fri, 8-17): each holds the uplink for its length."""
+        if not model.vc_meetings_per_hour:
+            return
+        while True:
+            yield env.timeout(rng.expovariate(model.vc_meetings_per_hour))
+            when = YEAR_START + dt.timedelta(hours=env.now)
+            if when.weekday() >= 5 or not 8 <= when.hour < 17:
+                continue
+            meeting["on"] += 1
+            stats["meetings"] += 1
+            env.process(end_meeting())
+
+    def end_meeting():
+        yield env.timeout(model.vc_duration_h)
+        meeting["on"] -= 1
+
     def meter():
         while True:
             factor = model.profile(env.now * 3600, YEAR_START)
@@ -143,7 +163,7 @@ def _year_replication(args) -> dict:
                     {t: max(0, round(up[t] * cores_per_server[t])) for t in up}
                 cap["san"] = model.capacity["san"] if dc["state"] == "up" else backup_capacity["san"]
                 links = {"internet": max(0, lines_up["n"]) if dc["state"] == "up" else 1, "tslcd": 1}
-                ok_share = _hour_sla(model, factor, cap, links, settings.target_s)
+                ok_share = _hour_sla(model.with_meeting(meeting["on"] > 0), factor, cap, links, settings.target_s)
                 if ok_share is None:
                     stats["overloaded"] += demand
                     stats["hours_degraded"] += 1
@@ -159,6 +179,7 @@ def _year_replication(args) -> dict:
     for _ in range(model.channel_links["internet"]):
         env.process(line())
     env.process(site())
+    env.process(meetings())
     env.process(meter())
     env.run(until=hours)
     served = stats["requests"] - stats["unavailable"] - stats["overloaded"]
@@ -166,6 +187,7 @@ def _year_replication(args) -> dict:
             "unavailable_requests": stats["unavailable"], "overloaded_requests": stats["overloaded"],
             "server_failures": stats["server_failures"], "link_failures": stats["link_failures"],
             "dc_failures": stats["dc_failures"], "hours_degraded": stats["hours_degraded"],
+            "video_conferences": stats["meetings"],
             "events": next(env._eid)}
 
 

@@ -143,3 +143,20 @@ def test_erlang_b_and_c_known_values():
     assert queueing.erlang_b(1, 1.0) == pytest.approx(0.5)
     assert queueing.erlang_b(10, 5.0) == pytest.approx(0.018384, abs=1e-6)
     assert queueing.erlang_c(2, 1.0) == pytest.approx(1 / 3)
+
+
+def test_video_conferences_load_the_dc_uplink(model, dongthap):
+    import dataclasses
+    assert model.vc_bps == 192 * 1536 * 1000  # §VII.4.c: 192 endpoints; bitrate assumed
+    during = model.with_meeting()
+    assert during.channel_bps["tslcd"] == model.channel_bps["tslcd"] - model.vc_bps
+    assert during.utilisation(1.0)["net:tslcd"] > model.utilisation(1.0)["net:tslcd"]
+    huge = dataclasses.replace(model, vc_bps=model.channel_bps["tslcd"] * 2)
+    with pytest.raises(EgovlabError, match="video conferences need"):
+        huge.with_meeting()
+    _, servers = province.tier_capacity(dongthap, "provincial-dc")
+    backup = province.tier_capacity(dongthap, "backup-dc")[0]
+    calm = runs.YearSettings(1e12, 1, 1e12, 1, 1e12, 1, rto_s=60, target_s=2.0)
+    y = runs.year(model, calm, horizon_h=24 * 365, replications=2, seed=9, backup_capacity=backup,
+                  servers_per_tier=servers)
+    assert 150 < y["video_conferences"]["mean"] < 330  # 20 a month (§VII.4.c)
