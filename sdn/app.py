@@ -62,11 +62,11 @@ class EgovlabController(app_manager.OSKenApp):
                                       cookie_mask=0xFFFFFFFFFFFFFFFF, match=parser.OFPMatch()))
         dp.send_msg(parser.OFPGroupMod(dp, command=ofp.OFPGC_DELETE, group_id=ofp.OFPG_ALL))
         dp.send_msg(parser.OFPBarrierRequest(dp))
+        dp.send_msg(parser.OFPMeterMod(dp, command=ofp.OFPMC_DELETE, flags=0, meter_id=ofp.OFPM_ALL))
+        for meter in prog.meters.values():
+            dp.send_msg(self._meter_mod(dp, meter, ofp.OFPMC_ADD))
         for group in prog.groups.values():
-            buckets = [parser.OFPBucket(watch_port=watch, watch_group=ofp.OFPG_ANY,
-                                        actions=[parser.OFPActionOutput(out)]) for watch, out in group.buckets]
-            dp.send_msg(parser.OFPGroupMod(dp, command=ofp.OFPGC_ADD, type_=ofp.OFPGT_FF,
-                                           group_id=group.group_id, buckets=buckets))
+            dp.send_msg(self._group_mod(dp, group, ofp.OFPGC_ADD))
         dp.send_msg(parser.OFPBarrierRequest(dp))
         for rule in prog.rules:
             dp.send_msg(self._flow_mod(dp, rule))
@@ -85,6 +85,24 @@ class EgovlabController(app_manager.OSKenApp):
                                    "groups": sum(len(p.groups) for p in self.programs.values()),
                                    "down": sorted(self.down), **self.stats}))
         tmp.replace(d / "controller.json")
+
+    def _group_mod(self, dp, group: compiler.Group, command: int):
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        if group.kind == "all":  # the TAP: a copy, re-addressed to the sensor, out of the SOC port
+            buckets = [parser.OFPBucket(watch_port=ofp.OFPP_ANY, watch_group=ofp.OFPG_ANY,
+                                        actions=[parser.OFPActionSetField(eth_dst=group.set_eth_dst),
+                                                 parser.OFPActionOutput(out)]) for _, out in group.buckets]
+            return parser.OFPGroupMod(dp, command=command, type_=ofp.OFPGT_ALL, group_id=group.group_id,
+                                      buckets=buckets)
+        buckets = [parser.OFPBucket(watch_port=watch, watch_group=ofp.OFPG_ANY, actions=[parser.OFPActionOutput(out)])
+                   for watch, out in group.buckets]
+        return parser.OFPGroupMod(dp, command=command, type_=ofp.OFPGT_FF, group_id=group.group_id, buckets=buckets)
+
+    def _meter_mod(self, dp, meter: compiler.Meter, command: int):
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        band = parser.OFPMeterBandDrop(rate=meter.rate_kbps, burst_size=meter.burst_kb)
+        return parser.OFPMeterMod(dp, command=command, flags=ofp.OFPMF_KBPS | ofp.OFPMF_BURST,
+                                  meter_id=meter.meter_id, bands=[band])
 
     def _flow_mod(self, dp, rule: compiler.Rule):
         ofp, parser = dp.ofproto, dp.ofproto_parser
@@ -105,6 +123,8 @@ class EgovlabController(app_manager.OSKenApp):
                                                  recirc_table=255, alg=0, actions=[]))
             elif kind == "goto":
                 instructions.append(parser.OFPInstructionGotoTable(act[1]))
+            elif kind == "meter":
+                instructions.append(parser.OFPInstructionMeter(act[1], ofp.OFPIT_METER))
         if actions:
             instructions.insert(0, parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions))
         return parser.OFPFlowMod(dp, cookie=compiler.COOKIE, table_id=rule.table, priority=rule.priority,
@@ -181,12 +201,8 @@ class EgovlabController(app_manager.OSKenApp):
         delete what is gone last (an OFPFC_ADD of an existing match replaces it in place)."""
         ofp, parser = dp.ofproto, dp.ofproto_parser
         for gid, group in new.groups.items():
-            if old.groups.get(gid) == group:
-                continue
-            buckets = [parser.OFPBucket(watch_port=w, watch_group=ofp.OFPG_ANY, actions=[parser.OFPActionOutput(o)])
-                       for w, o in group.buckets]
-            dp.send_msg(parser.OFPGroupMod(dp, command=ofp.OFPGC_MODIFY if gid in old.groups else ofp.OFPGC_ADD,
-                                           type_=ofp.OFPGT_FF, group_id=gid, buckets=buckets))
+            if old.groups.get(gid) != group:
+                dp.send_msg(self._group_mod(dp, group, ofp.OFPGC_MODIFY if gid in old.groups else ofp.OFPGC_ADD))
         dp.send_msg(parser.OFPBarrierRequest(dp))
         old_rules, new_rules = set(old.rules), set(new.rules)
         added = new_rules - old_rules

@@ -16,6 +16,7 @@ Pipeline on every switch:
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -30,6 +31,11 @@ TABLE_CLASSIFY, TABLE_POLICY, TABLE_FORWARD = 0, 1, 2
 CT_ZONE = 1
 BACKUP_COST = 10  # links with role 'backup' carry traffic only when the primary path is gone
 COOKIE = 0xE6  # every rule the controller installs carries it (re-sync deletes by cookie)
+TAP_GROUP = 0x7F000001  # above every fast-failover id (primary << 16 | alternate)
+# DDoS protection (§VIII.2.đ): every Internet source is held to this rate towards the DC. The
+# document gives no figure; 5 Mbps per source is an assumption (about 5 % of one leased line).
+DDOS_RATE_KBPS = 5_000
+DDOS_BURST_KB = 500
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,15 @@ class Rule:
 class Group:
     group_id: int
     buckets: tuple  # ((watch_port, out_port), ...) in preference order
+    kind: str = "ff"  # ff: fast failover | all: a copy to every bucket (the TAP)
+    set_eth_dst: str | None = None  # 'all' groups: the sensor's MAC on the copy
+
+
+@dataclass(frozen=True)
+class Meter:
+    meter_id: int
+    rate_kbps: int
+    burst_kb: int
 
 
 @dataclass
@@ -56,6 +71,7 @@ class SwitchProgram:
     name: str
     rules: list[Rule] = field(default_factory=list)
     groups: dict[int, Group] = field(default_factory=dict)
+    meters: dict[int, Meter] = field(default_factory=dict)
 
 
 def topology_graph(plan: EmulationPlan, down: set[str] = frozenset()) -> nx.MultiGraph:
@@ -212,12 +228,22 @@ def policy_rules(index: PolicyIndex, host: HostNode, port: int) -> list[Rule]:
     return rules
 
 
-def compile_network(sc: Scenario, plan: EmulationPlan, down: set[str] = frozenset()) -> dict[int, SwitchProgram]:
-    """Every switch's rules and groups; `down` names switch interfaces known to be down."""
+def tap_sensor(sc: Scenario, plan: EmulationPlan) -> HostNode | None:
+    """The SOC's sensor: the first server of the primary DC's SOC zone whose role names a TAP or IDS."""
+    soc = [h for h in plan.hosts.values() if h.zone == "soc" and sc.sites[h.site].kind == "provincial-dc"]
+    roles = {r.name: r.server.role.lower() for r in sc.servers()}
+    return next((h for h in soc if "tap" in roles.get(h.label, "") or "ids" in roles.get(h.label, "")),
+                soc[0] if soc else None)
+
+
+def compile_network(sc: Scenario, plan: EmulationPlan, down: set[str] = frozenset(),
+                    ddos_rate_kbps: int = DDOS_RATE_KBPS) -> dict[int, SwitchProgram]:
+    """Every switch's rules, groups and meters; `down` names switch interfaces known to be down."""
     g = topology_graph(plan, down)
     hops = next_hops(plan, g)
     attached = attachments(plan)
     index = PolicyIndex(sc, plan)
+    sensor = tap_sensor(sc, plan)
     programs = {s.dpid: SwitchProgram(s.dpid, s.name) for s in plan.switches.values()}
     host_ports: dict[str, dict[int, str]] = {}
     for host, (sw, port) in attached.items():
@@ -240,12 +266,32 @@ def compile_network(sc: Scenario, plan: EmulationPlan, down: set[str] = frozense
                 r.append(Rule.make(TABLE_CLASSIFY, 500, [("ct", CT_ZONE, TABLE_POLICY)], in_port=port, eth_type=eth))
         for eth in (0x0800, 0x86DD):
             r.append(Rule.make(TABLE_CLASSIFY, 100, [("goto", TABLE_FORWARD)], eth_type=eth))
+        # TAP: the primary DC's core copies every packet entering it (from the Internet lines,
+        # the TSLCD and every zone but the SOC's own) to the SOC's sensor (§VIII.2.đ).
+        soc_switch = plan.zone_switch.get((sw.site, "soc"))
+        if sensor is not None and sw.role == "dc-core" and sw.site == sensor.site and soc_switch:
+            soc_port = next(l.port(sw_name) for l in plan.links if {l.a, l.b} == {sw_name, soc_switch})
+            prog.groups[TAP_GROUP] = Group(TAP_GROUP, ((0, soc_port),), kind="all", set_eth_dst=sensor.mac)
+            for link in plan.links:
+                if sw_name in (link.a, link.b) and link.port(sw_name) != soc_port:
+                    for eth in (0x0800, 0x86DD):
+                        r.append(Rule.make(TABLE_CLASSIFY, 150, [("group", TAP_GROUP), ("goto", TABLE_FORWARD)],
+                                           in_port=link.port(sw_name), eth_type=eth))
         # table 1: policy at the edge
         if host_ports.get(sw_name):
             for state in (0x22, 0x24):  # +trk+est, +trk+rel
                 r.append(Rule.make(TABLE_POLICY, 1000, [("goto", TABLE_FORWARD)], ct_state=(state, state)))
             for port, host in sorted(host_ports[sw_name].items()):
-                r.extend(policy_rules(index, plan.hosts[host], port))
+                rules = policy_rules(index, plan.hosts[host], port)
+                if sc.sites[plan.hosts[host].site].kind == "internet" and ddos_rate_kbps:
+                    # DDoS: one meter per Internet source, on new and established traffic alike.
+                    meter = Meter(port, ddos_rate_kbps, DDOS_BURST_KB)
+                    prog.meters[meter.meter_id] = meter
+                    rules = [dataclasses.replace(x, actions=(("meter", meter.meter_id),) + x.actions) for x in rules]
+                    for state in (0x22, 0x24):
+                        r.append(Rule.make(TABLE_POLICY, 1001, [("meter", meter.meter_id), ("goto", TABLE_FORWARD)],
+                                           ct_state=(state, state), in_port=port))
+                r.extend(rules)
         # the out-of-band management network: its own segment, no policy, forwarded by MAC
         for port, host in sorted(mgmt_ports.get(sw_name, {}).items()):
             for eth in (0x0800, 0x86DD):

@@ -71,10 +71,11 @@ def test_policy_is_stateful_and_default_deny(programs):
         policy = [r for r in prog.rules if r.table == compiler.TABLE_POLICY]
         if not policy:
             continue
+        unmetered = lambda r: tuple(a for a in r.actions if a[0] != "meter")  # noqa: E731
         established = [r for r in policy if dict(r.match).get("ct_state") == (0x22, 0x22)]
-        assert established and all(r.actions == (("goto", compiler.TABLE_FORWARD),) for r in established)
+        assert established and all(unmetered(r) == (("goto", compiler.TABLE_FORWARD),) for r in established)
         new = [r for r in policy if dict(r.match).get("ct_state") == (0x21, 0x21)]
-        assert all(r.actions[0] == ("ct_commit", compiler.CT_ZONE) for r in new)
+        assert all(unmetered(r)[0] == ("ct_commit", compiler.CT_ZONE) for r in new)
         # nothing else passes: no wildcard allow in table 1
         assert all("ct_state" in dict(r.match) for r in policy)
 
@@ -100,6 +101,8 @@ def test_every_host_is_reachable_from_every_switch_and_alternates_are_loop_free(
         else:
             assert macs == {h.mac for h in plan.hosts.values()}
         for gid, group in prog.groups.items():
+            if group.kind != "ff":
+                continue
             (p1, _), (p2, _) = group.buckets
             assert p1 != p2  # the alternate leaves by another port
     for s, table in hops.items():
@@ -134,3 +137,31 @@ def test_neighbour_table_answers_for_every_planned_address(plan):
         for a in (h.ipv4, h.ipv6):
             if a is not None:
                 assert table[str(a.ip)] == h.mac
+
+
+def test_the_tap_copies_everything_entering_the_dc_core_to_the_soc_sensor(dongthap, plan, programs):
+    sensor = compiler.tap_sensor(dongthap, plan)
+    assert sensor.label == "ids-1"
+    core = plan.switches[plan.node("provincial-dc/core")]
+    tap = programs[core.dpid].groups[compiler.TAP_GROUP]
+    soc = plan.zone_switch[("provincial-dc", "soc")]
+    soc_port = next(l.port(core.name) for l in plan.links if {l.a, l.b} == {core.name, soc})
+    assert tap.kind == "all" and tap.buckets == ((0, soc_port),) and tap.set_eth_dst == sensor.mac
+    mirrored = {dict(r.match)["in_port"] for r in programs[core.dpid].rules if ("group", compiler.TAP_GROUP) in r.actions}
+    ports = {l.port(core.name) for l in plan.links if core.name in (l.a, l.b)}
+    assert mirrored == ports - {soc_port}  # Internet lines, uplinks, interconnect, every zone but the SOC
+    internet = {l.port(core.name) for l in plan.links if core.name in (l.a, l.b) and l.kind == "internet"}
+    assert len(internet) == 3 and internet <= mirrored
+    assert not any(compiler.TAP_GROUP in p.groups for d, p in programs.items() if d != core.dpid)
+
+
+def test_every_internet_source_is_metered(dongthap, plan, programs):
+    citizens = [h for h in plan.hosts.values() if h.site == "internet"]
+    edge = plan.switches[plan.site_switch["internet"]]
+    prog = programs[edge.dpid]
+    assert len(prog.meters) == len(citizens) and all(m.rate_kbps == compiler.DDOS_RATE_KBPS for m in prog.meters.values())
+    for rule in prog.rules:
+        if rule.table == compiler.TABLE_POLICY and "in_port" in dict(rule.match):
+            assert rule.actions[0][0] == "meter"  # new and established traffic alike
+    others = [p for d, p in programs.items() if d != edge.dpid]
+    assert not any(p.meters for p in others)
