@@ -133,3 +133,58 @@ def test_controller_failure_leaves_traffic_flowing_and_a_restart_converges_to_th
             os.killpg(ctl.pid, signal.SIGKILL)
         cleanup.remove_lab(prefix)
     assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": []}
+
+
+def test_tap_copies_reach_the_soc_sensor_and_a_flooding_citizen_is_held_to_its_meter():
+    from egovlab.topology.network import Lab
+
+    prefix, port = "ed", _free_port()
+    cleanup.remove_lab(prefix)
+    scenario = SCENARIOS / "small-dc.yml"
+    sc = loader.load(scenario)
+    plan = emulation_plan(sc, prefix=prefix)
+    ctl = subprocess.Popen(launcher.command(str(scenario), port=port, prefix=prefix, hosts_per_site=None),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    lab = Lab(sc, plan, controller=("127.0.0.1", port))
+    try:
+        for _ in range(150):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        lab.start()
+        _programmed(prefix, len(plan.switches))
+        ids = plan.hosts[plan.node("ids-1")]
+        web1, web2 = (plan.hosts[plan.node(n)] for n in ("web-1", "web-2"))
+        # TAP: count what the sensor sees of a citizen's connections to the portal
+        cap = subprocess.Popen(["nsenter", "-t", str(lab.pid("ids-1")), "-n", "timeout", "8", "tcpdump", "-l", "-n",
+                                "-i", f"{ids.name}-eth0", f"tcp port 443 and host {web1.ipv4.ip}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        time.sleep(2)
+        for _ in range(10):
+            assert _tcp(lab, "internet-h1", "web-1", 443)
+        assert _tcp(lab, "web-2", "web-1", 443)  # inside the DMZ: never crosses the DC core
+        seen = cap.communicate(timeout=20)[0].splitlines()
+        citizen = str(plan.hosts[plan.node("internet-h1")].ipv4.ip)
+        assert sum(citizen in line for line in seen) >= 20  # SYN in, RST out, for each of 10 tries
+        assert not any(str(web2.ipv4.ip) in line for line in seen)
+        # DDoS meter: a citizen's bulk transfer to the portal is held to the per-source rate
+        server = subprocess.Popen(["nsenter", "-t", str(lab.pid("web-1")), "-n", "iperf3", "-s", "-1", "-p", "443",
+                                   f"--logfile=/dev/null"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1)
+        r = subprocess.run(["nsenter", "-t", str(lab.pid("internet-h1")), "-n", "iperf3", "-c", str(web1.ipv4.ip),
+                            "-p", "443", "-t", "4", "-J"], capture_output=True, text=True, timeout=60)
+        server.wait(timeout=30)
+        bps = json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"]
+        assert 0 < bps <= compiler.DDOS_RATE_KBPS * 1000 * 1.5, bps
+        stats = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "meter-stats", plan.site_switch["internet"]],
+                               capture_output=True, text=True).stdout
+        dropped = [int(x.split("=")[1].rstrip(",")) for x in stats.split() if x.startswith("packet_count=")]
+        assert any(d > 0 for d in dropped[1:]) or "band" in stats  # the band dropped what exceeded the rate
+        assert _tcp(lab, "internet-h2", "web-2", 443)  # another citizen is still served
+    finally:
+        lab.stop()
+        if ctl.poll() is None:
+            os.killpg(ctl.pid, signal.SIGKILL)
+        cleanup.remove_lab(prefix)
+    assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": []}
