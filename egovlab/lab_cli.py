@@ -52,6 +52,13 @@ SDN = click.option("--sdn", is_flag=True,
                    help="Start egovlab's SDN controller (os-ken) and run the switches under it.")
 
 
+def lab_options(command):
+    """The scenario and the options of every verb that brings a lab up (up, check)."""
+    for option in reversed((SCENARIO, PREFIX, HOSTS, CONTROLLER, SDN)):
+        command = option(command)
+    return command
+
+
 def _make_lab(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, sdn: bool = False):
     from egovlab.topology.network import Lab  # Mininet is imported only by the verbs that run it
 
@@ -65,58 +72,14 @@ def _make_lab(file: str, prefix: str, hosts_per_site: int | None, controller: st
     return Lab(sc, plan, controller=target, hosts_per_site=hosts_per_site)
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start_controller(sc, prefix: str, hosts_per_site: int | None) -> int:
-    """Start the os-ken controller in the background (it carries the lab's marker, so `down`
-    and a failed bring-up remove it) and wait until it listens."""
-    import socket
-
     from egovlab.sdn import launcher
-    from egovlab.topology.state import state_dir
 
-    port = _free_port()
-    (state_dir(prefix) / "controller.json").unlink(missing_ok=True)
-    log = Path(f"/tmp/egovlab-{prefix}-controller.log")
-    with log.open("w") as out:
-        proc = subprocess.Popen(launcher.command(str(Path(sc.source).resolve()) if Path(sc.source).exists()
-                                                 else sc.source, port=port, prefix=prefix,
-                                                 hosts_per_site=hosts_per_site),
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise LabError(f"the controller exited: {log.read_text()[-2000:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                console.print(f"controller (os-ken) listening on 127.0.0.1:{port} (pid {proc.pid}, log {log})")
-                return port
-        time.sleep(0.2)
-    proc.kill()
-    raise LabError(f"the controller did not listen within 60 s (log {log})")
-
-
-def wait_for_rules(prefix: str, switches: int, timeout_s: float = 300) -> dict:
-    """Until the controller reports every switch programmed."""
-    from egovlab.topology.state import state_dir
-
-    path = state_dir(prefix) / "controller.json"
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout_s:
-        try:
-            status = json.loads(path.read_text())
-            if len(status["installed"]) >= switches:
-                status["seconds"] = round(time.monotonic() - t0, 2)
-                return status
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.25)
-    raise LabError(f"the controller did not program all {switches} switches within {timeout_s:.0f} s")
+    log = f"/tmp/egovlab-{prefix}-controller.log"
+    source = str(Path(sc.source).resolve()) if Path(sc.source).exists() else sc.source
+    proc, port = launcher.start(source, prefix=prefix, hosts_per_site=hosts_per_site, log=log)
+    console.print(f"controller (os-ken) listening on 127.0.0.1:{port} (pid {proc.pid}, log {log})")
+    return port
 
 
 def _bring_up(lab) -> None:
@@ -153,11 +116,7 @@ def _running_lab(prefix: str):
 
 
 @cli.command()
-@SCENARIO
-@PREFIX
-@HOSTS
-@CONTROLLER
-@SDN
+@lab_options
 @click.option("--cli", "with_cli", is_flag=True, help="Drop into Mininet's CLI; the lab goes down when it exits.")
 @click.option("--detach", is_flag=True, help="Keep the lab up in the background; `egovlab down` stops it.")
 def up(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, sdn: bool, with_cli: bool,
@@ -200,7 +159,9 @@ def _tear_down(lab) -> None:
 
 
 def _report_rules(lab) -> dict:
-    status = wait_for_rules(lab.prefix, len(lab.plan.switches))
+    from egovlab.sdn import launcher
+
+    status = launcher.wait_programmed(lab.prefix, len(lab.plan.switches))
     console.print(f"controller programmed {len(status['installed'])} switches ({status['rules']} rules, "
                   f"{status['groups']} fast-failover groups) {status['seconds']:.1f} s after bring-up")
     return status
@@ -397,11 +358,7 @@ def probe_failover(link: str, src: str, dst: str, ipv6: bool, interval_ms: float
 
 
 @cli.command()
-@SCENARIO
-@PREFIX
-@HOSTS
-@CONTROLLER
-@SDN
+@lab_options
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default="out/check.json", show_default=True)
 @click.option("--failover", "failover_link", metavar="LINK", default=None,
               help="Also cut this link under a 1 ms probe (e.g. h-cao-lanh--core-1).")

@@ -23,7 +23,7 @@ import networkx as nx
 
 import netaddr
 
-from egovlab.inventory.policy import Endpoint
+from egovlab.inventory.policy import endpoint_of
 from egovlab.inventory.scenario import Scenario
 from egovlab.topology.model import EmulationPlan, HostNode
 
@@ -131,17 +131,6 @@ def next_hops(plan: EmulationPlan, g: nx.MultiGraph) -> dict[str, dict[str, tupl
     return hops
 
 
-def _addresses(h: HostNode) -> list[tuple[int, str]]:
-    return [(4, str(h.ipv4.ip))] * (h.ipv4 is not None) + [(6, str(h.ipv6.ip))] * (h.ipv6 is not None)
-
-
-def _endpoint(sc: Scenario, host: HostNode) -> Endpoint:
-    runs = ()
-    for ref in sc.servers():
-        if ref.name == host.label:
-            runs = tuple(ref.server.runs)
-    return Endpoint(host.site, host.zone, runs)
-
 
 PORT_MATCH = {"icmp": {4: {"ip_proto": 1, "icmpv4_type": 8}, 6: {"ip_proto": 58, "icmpv6_type": 128}}}
 
@@ -162,7 +151,7 @@ class PolicyIndex:
 
     def __init__(self, sc: Scenario, plan: EmulationPlan):
         self.sc = sc
-        self.endpoints = {h.name: _endpoint(sc, h) for h in plan.hosts.values()}
+        self.endpoints = {h.name: endpoint_of(sc, h.label) for h in plan.hosts.values()}
         self.hosts = plan.hosts
 
     def selected(self, selector: str) -> list[str]:

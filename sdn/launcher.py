@@ -39,5 +39,64 @@ def command(scenario: str, *, port: int, prefix: str, hosts_per_site: int | None
     return argv
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(scenario: str, *, prefix: str, hosts_per_site: int | None, log: str = "/dev/null",
+          port: int | None = None, timeout_s: float = 60):
+    """Start the controller in the background on 127.0.0.1 and wait until it listens.
+
+    It carries the lab's marker, so `egovlab down` and a failed bring-up remove it.
+    Returns (process, port).
+    """
+    import socket
+    import subprocess
+    import time
+
+    from egovlab.topology.state import LabError, state_dir
+
+    port = port or _free_port()
+    (state_dir(prefix) / "controller.json").unlink(missing_ok=True)
+    with open(log, "w") as out:
+        proc = subprocess.Popen(command(scenario, port=port, prefix=prefix, hosts_per_site=hosts_per_site),
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LabError(f"the controller exited (log {log})")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, port
+        time.sleep(0.2)
+    proc.kill()
+    raise LabError(f"the controller did not listen within {timeout_s:.0f} s (log {log})")
+
+
+def wait_programmed(prefix: str, switches: int, *, since: float = 0.0, timeout_s: float = 300) -> dict:
+    """Until the controller reports every switch programmed (after `since`, a UNIX time)."""
+    import json
+    import time
+
+    from egovlab.topology.state import LabError, state_dir
+
+    path = state_dir(prefix) / "controller.json"
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
+        try:
+            status = json.loads(path.read_text())
+            if len(status["installed"]) >= switches and path.stat().st_mtime >= since:
+                status["seconds"] = round(time.monotonic() - t0, 2)
+                return status
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.25)
+    raise LabError(f"the controller did not program all {switches} switches within {timeout_s:.0f} s")
+
+
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -1,10 +1,10 @@
 """The SDN controller on the real emulation (os-ken + Open vSwitch, as root)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 
@@ -14,7 +14,6 @@ from egovlab.inventory import loader
 from egovlab.sdn import compiler, launcher
 from egovlab.topology import cleanup
 from egovlab.topology.model import emulation_plan
-from egovlab.topology.state import state_dir
 
 from .conftest import EGOVLAB, SCENARIOS
 
@@ -45,37 +44,27 @@ def test_the_full_province_under_the_controller_matches_the_intended_policy_exac
     assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": []}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@contextlib.contextmanager
+def controlled_lab(scenario, prefix: str):
+    """A lab under egovlab's controller, both removed afterwards whatever happens."""
+    from egovlab.topology.network import Lab
 
-
-def _start_controller(prefix: str, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(launcher.command(str(SCENARIOS / "mini.yml"), port=port, prefix=prefix,
-                                             hosts_per_site=None),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    for _ in range(150):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("controller did not listen")
-
-
-def _programmed(prefix: str, switches: int, since: float = 0.0, timeout: float = 60) -> dict:
-    path = state_dir(prefix) / "controller.json"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            st = json.loads(path.read_text())
-            if len(st["installed"]) >= switches and path.stat().st_mtime >= since:
-                return st
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError("switches were not programmed")
+    cleanup.remove_lab(prefix)
+    sc = loader.load(scenario)
+    plan = emulation_plan(sc, prefix=prefix)
+    ctl, port = launcher.start(str(scenario), prefix=prefix, hosts_per_site=None)
+    lab = Lab(sc, plan, controller=("127.0.0.1", port))
+    lab.ctl, lab.port = ctl, port
+    try:
+        lab.start()
+        launcher.wait_programmed(prefix, len(plan.switches), timeout_s=60)
+        yield lab
+    finally:
+        lab.stop()
+        if lab.ctl.poll() is None:
+            os.killpg(lab.ctl.pid, signal.SIGKILL)
+        cleanup.remove_lab(prefix)
+    assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": []}
 
 
 def _tcp(lab, src: str, dst: str, port: int) -> bool:
@@ -97,63 +86,33 @@ def _flow_count(bridge: str) -> tuple[int, int]:
 
 
 def test_controller_failure_leaves_traffic_flowing_and_a_restart_converges_to_the_same_rules():
-    from egovlab.topology.network import Lab
-
-    prefix, port = "ek", _free_port()
-    cleanup.remove_lab(prefix)
-    sc = loader.load(SCENARIOS / "mini.yml")
-    plan = emulation_plan(sc, prefix=prefix)
-    programs = compiler.compile_network(sc, plan)
-    ctl = _start_controller(prefix, port)
-    lab = Lab(sc, plan, controller=("127.0.0.1", port))
-    try:
-        lab.start()
-        _programmed(prefix, len(plan.switches))
+    prefix = "ek"
+    with controlled_lab(SCENARIOS / "mini.yml", prefix) as lab:
+        plan = lab.plan
+        programs = compiler.compile_network(lab.scenario, plan)
         assert _tcp(lab, "town-h1", "web-1", 443)  # district -> portal: allowed
         assert not _tcp(lab, "town-xa-01-h1", "db-1", 5432)  # commune -> database: denied
         edge = plan.node("dc/core")
         expected = (len(programs[plan.switches[edge].dpid].rules), len(programs[plan.switches[edge].dpid].groups))
         assert _flow_count(edge) == expected
 
-        os.killpg(ctl.pid, signal.SIGKILL)  # the controller dies
-        ctl.wait(timeout=10)
+        os.killpg(lab.ctl.pid, signal.SIGKILL)  # the controller dies
+        lab.ctl.wait(timeout=10)
         time.sleep(2)
         assert _tcp(lab, "town-h1", "web-1", 443)  # fail-secure: installed rules keep working
         assert not _tcp(lab, "town-xa-01-h1", "db-1", 5432)
 
         restarted = time.time()
-        ctl = _start_controller(prefix, port)
-        _programmed(prefix, len(plan.switches), since=restarted)
+        lab.ctl, _ = launcher.start(str(SCENARIOS / "mini.yml"), prefix=prefix, hosts_per_site=None, port=lab.port)
+        launcher.wait_programmed(prefix, len(plan.switches), since=restarted, timeout_s=60)
         time.sleep(1)
         assert _flow_count(edge) == expected  # re-synced: the same rules, no duplicates
         assert _tcp(lab, "town-h1", "web-1", 443)
-    finally:
-        lab.stop()
-        if ctl.poll() is None:
-            os.killpg(ctl.pid, signal.SIGKILL)
-        cleanup.remove_lab(prefix)
-    assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": []}
 
 
 def test_tap_copies_reach_the_soc_sensor_and_a_flooding_citizen_is_held_to_its_meter():
-    from egovlab.topology.network import Lab
-
-    prefix, port = "ed", _free_port()
-    cleanup.remove_lab(prefix)
-    scenario = SCENARIOS / "small-dc.yml"
-    sc = loader.load(scenario)
-    plan = emulation_plan(sc, prefix=prefix)
-    ctl = subprocess.Popen(launcher.command(str(scenario), port=port, prefix=prefix, hosts_per_site=None),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    lab = Lab(sc, plan, controller=("127.0.0.1", port))
-    try:
-        for _ in range(150):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
-        lab.start()
-        _programmed(prefix, len(plan.switches))
+    with controlled_lab(SCENARIOS / "small-dc.yml", "ed") as lab:
+        plan = lab.plan
         ids = plan.hosts[plan.node("ids-1")]
         web1, web2 = (plan.hosts[plan.node(n)] for n in ("web-1", "web-2"))
         # TAP: count what the sensor sees of a citizen's connections to the portal
@@ -170,7 +129,7 @@ def test_tap_copies_reach_the_soc_sensor_and_a_flooding_citizen_is_held_to_its_m
         assert not any(str(web2.ipv4.ip) in line for line in seen)
         # DDoS meter: a citizen's bulk transfer to the portal is held to the per-source rate
         server = subprocess.Popen(["nsenter", "-t", str(lab.pid("web-1")), "-n", "iperf3", "-s", "-1", "-p", "443",
-                                   f"--logfile=/dev/null"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                   "--logfile=/dev/null"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1)
         r = subprocess.run(["nsenter", "-t", str(lab.pid("internet-h1")), "-n", "iperf3", "-c", str(web1.ipv4.ip),
                             "-p", "443", "-t", "4", "-J"], capture_output=True, text=True, timeout=60)
@@ -182,9 +141,3 @@ def test_tap_copies_reach_the_soc_sensor_and_a_flooding_citizen_is_held_to_its_m
         dropped = [int(x.split("=")[1].rstrip(",")) for x in stats.split() if x.startswith("packet_count=")]
         assert any(d > 0 for d in dropped[1:]) or "band" in stats  # the band dropped what exceeded the rate
         assert _tcp(lab, "internet-h2", "web-2", 443)  # another citizen is still served
-    finally:
-        lab.stop()
-        if ctl.poll() is None:
-            os.killpg(ctl.pid, signal.SIGKILL)
-        cleanup.remove_lab(prefix)
-    assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": []}

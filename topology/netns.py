@@ -24,7 +24,7 @@ def _setns(fd: int) -> None:
 @contextlib.contextmanager
 def inside(pid: int) -> Iterator[None]:
     """Run the block (in this thread) inside the network namespace of process `pid`."""
-    home = os.open(f"/proc/thread-self/ns/net", os.O_RDONLY)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
     try:
         _setns(target)

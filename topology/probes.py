@@ -19,7 +19,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from egovlab.inventory.policy import Endpoint, allowed
+from egovlab.inventory.policy import allowed, endpoint_of
 from egovlab.inventory.scenario import Scenario
 
 from .model import EmulationPlan, HostNode
@@ -50,13 +50,6 @@ class ProbeResult:
     def differs(self) -> bool:
         return self.reachable != self.probe.intended
 
-
-def _endpoint(sc: Scenario, host: HostNode) -> Endpoint:
-    runs = ()
-    for ref in sc.servers():
-        if ref.name == host.label:
-            runs = tuple(ref.server.runs)
-    return Endpoint(host.site, host.zone, runs)
 
 
 def representatives(sc: Scenario, plan: EmulationPlan) -> dict[str, HostNode]:
@@ -97,7 +90,7 @@ def matrix_plan(sc: Scenario, plan: EmulationPlan) -> list[Probe]:
                          and any(t.startswith("kind:") for t in f.to)})
     probes: list[Probe] = []
     for row, src in rows.items():
-        src_ep = _endpoint(sc, src)
+        src_ep = endpoint_of(sc, src.label)
         columns = list(targets)
         for label, host in rows.items():
             if label.startswith("kind:"):
@@ -109,7 +102,7 @@ def matrix_plan(sc: Scenario, plan: EmulationPlan) -> list[Probe]:
         for label, dst, ports in columns:
             if dst.name == src.name:
                 continue
-            dst_ep = _endpoint(sc, dst)
+            dst_ep = endpoint_of(sc, dst.label)
             for version, s_addr, d_addr in ((4, src.ipv4, dst.ipv4), (6, src.ipv6, dst.ipv6)):
                 if s_addr is None or d_addr is None:
                     continue
