@@ -19,7 +19,7 @@ from egovlab.inventory import loader
 from egovlab.inventory.errors import EgovlabError
 from egovlab.topology import cleanup, faults, probes
 from egovlab.topology.model import DEFAULT_PREFIX, emulation_plan
-from egovlab.topology.state import LabError, read_state, remove_state
+from egovlab.topology.state import LabError, read_state, remove_state, state_dir
 
 from .cli import SCENARIO, cli, console, write_file
 
@@ -48,8 +48,9 @@ def _controller(value: str | None) -> tuple[str, int] | None:
     return ("127.0.0.1" if host == "localhost" else host, int(port))
 
 
-SDN = click.option("--sdn", is_flag=True,
-                   help="Start egovlab's SDN controller (os-ken) and run the switches under it.")
+SDN = click.option("--sdn/--standalone", default=True, show_default=True,
+                   help="Run the switches under egovlab's SDN controller (os-ken), which enforces the zone "
+                        "policy, or standalone (MAC learning + RSTP, no policy). --controller overrides both.")
 
 
 def lab_options(command):
@@ -62,12 +63,10 @@ def lab_options(command):
 def _make_lab(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, sdn: bool = False):
     from egovlab.topology.network import Lab  # Mininet is imported only by the verbs that run it
 
-    if sdn and controller:
-        raise EgovlabError("--sdn starts egovlab's own controller: leave out --controller")
     sc = loader.load(file)
     plan = emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site)
     target = _controller(controller)
-    if sdn:
+    if sdn and target is None:
         target = ("127.0.0.1", _start_controller(sc, prefix, hosts_per_site))
     return Lab(sc, plan, controller=target, hosts_per_site=hosts_per_site)
 
@@ -78,7 +77,8 @@ def _start_controller(sc, prefix: str, hosts_per_site: int | None) -> int:
     log = f"/tmp/egovlab-{prefix}-controller.log"
     source = str(Path(sc.source).resolve()) if Path(sc.source).exists() else sc.source
     proc, port = launcher.start(source, prefix=prefix, hosts_per_site=hosts_per_site, log=log)
-    console.print(f"controller (os-ken) listening on 127.0.0.1:{port} (pid {proc.pid}, log {log})")
+    console.print(f"controller (os-ken) listening on 127.0.0.1:{port} (pid {proc.pid}, log {log}); metrics URL "
+                  f"in {state_dir(prefix) / 'controller.json'}")
     return port
 
 
@@ -135,7 +135,7 @@ def up(file: str, prefix: str, hosts_per_site: int | None, controller: str | Non
     signal.signal(signal.SIGTERM, on_signal)
     try:
         _bring_up(lab)
-        if sdn:
+        if sdn and not controller:
             _report_rules(lab)
         if with_cli:
             from mininet.cli import CLI
@@ -174,8 +174,7 @@ def _detach(file: str, prefix: str, hosts_per_site: int | None, controller: str 
         argv += ["--hosts-per-site", str(hosts_per_site)]
     if controller:
         argv += ["--controller", controller]
-    if sdn:
-        argv += ["--sdn"]
+    argv += ["--sdn" if sdn else "--standalone"]
     log = Path(f"/tmp/egovlab-{prefix}.log")
     with log.open("w") as out:
         child = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -184,7 +183,7 @@ def _detach(file: str, prefix: str, hosts_per_site: int | None, controller: str 
     while time.monotonic() < deadline:
         state = read_state(prefix)
         # Under --sdn the lab is ready once the controller has programmed every switch.
-        programmed = not sdn or "controller programmed" in log.read_text()
+        programmed = not sdn or controller or "controller programmed" in log.read_text()
         if state and state.get("pid") == child.pid and programmed:
             console.print(f"lab '{prefix}' is up in the background (pid {child.pid}, log {log})")
             return
@@ -193,6 +192,30 @@ def _detach(file: str, prefix: str, hosts_per_site: int | None, controller: str 
         time.sleep(0.2)
     child.terminate()
     raise LabError(f"the lab did not come up within 10 minutes (log {log})")
+
+
+@cli.command()
+@SCENARIO
+@PREFIX
+@HOSTS
+@click.option("--port", type=click.IntRange(1, 65535), default=6653, show_default=True,
+              help="OpenFlow port on 127.0.0.1.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=9101, show_default=True,
+              help="Prometheus metrics on http://127.0.0.1:PORT/metrics.")
+def controller(file: str, prefix: str, hosts_per_site: int | None, port: int, metrics_port: int) -> None:
+    """Run egovlab's SDN controller (os-ken) in the foreground, for `up --controller 127.0.0.1:PORT`.
+
+    It compiles the scenario for the lab with the same --prefix and --hosts-per-site.
+    """
+    from egovlab.sdn import launcher
+
+    sc = loader.load(file)  # a bad scenario fails here, with its messages, not in the controller
+    emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site)
+    source = str(Path(sc.source).resolve()) if Path(sc.source).exists() else sc.source
+    console.print(f"controller (os-ken) on 127.0.0.1:{port}, metrics on http://127.0.0.1:{metrics_port}/metrics")
+    sys.stdout.flush()
+    argv = launcher.command(source, port=port, prefix=prefix, hosts_per_site=hosts_per_site, metrics_port=metrics_port)
+    os.execv(argv[0], argv)  # a fresh interpreter: eventlet must patch the standard library first
 
 
 @cli.command()
@@ -369,7 +392,7 @@ def check(file: str, prefix: str, hosts_per_site: int | None, controller: str | 
     lab = _make_lab(file, prefix, hosts_per_site, controller, sdn)
     try:
         _bring_up(lab)
-        rules = _report_rules(lab) if sdn else None
+        rules = _report_rules(lab) if sdn and not controller else None
         pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
         if lab.controller is None:
             console.print("note: no controller: the switches learn and flood (RSTP), so zone policy is not "
@@ -378,7 +401,7 @@ def check(file: str, prefix: str, hosts_per_site: int | None, controller: str | 
         if rules:
             summary["controller"] = rules
         if failover_link:
-            src, dst, port = _failover_pair(lab, failover_link)
+            src, dst, port = probes.failover_pair(lab.scenario, lab.plan, failover_link)
             res = probes.failover_probe(lab.plan, pids, failover_link, src, dst, port=port)
             console.print(f"failover: cut {failover_link} under {src} -> {dst} udp/{port}: outage "
                           f"{res.outage_ms:.0f} ms, lost {res.lost} of {res.sent} packets")
@@ -388,26 +411,3 @@ def check(file: str, prefix: str, hosts_per_site: int | None, controller: str | 
         _tear_down(lab)
     if strict and summary["differ"]:
         sys.exit(1)
-
-
-def _failover_pair(lab, link: str) -> tuple[str, str, int]:
-    """A host behind the link's first site, and a server in the primary DC that the policy lets
-    it reach over UDP (the probe's protocol), with that port; any DC server if none is allowed."""
-    from egovlab.inventory.policy import allowed, endpoint_of
-
-    sc = lab.scenario
-    target = next((l for l in sc.links if l.name == link), None)
-    if target is None:
-        raise EgovlabError(f"unknown link '{link}'")
-    src = next((h.label for h in lab.plan.hosts.values() if h.site == target.a and h.ipv4), None)
-    if src is None:
-        raise EgovlabError(f"no IPv4 host behind '{target.a}' to probe link '{link}' from")
-    dc = next(d for d in sc.data_centres() if sc.sites[d].kind == "provincial-dc")
-    servers = [h for h in lab.plan.hosts.values() if h.site == dc and h.zone]
-    src_ep = endpoint_of(sc, src)
-    for h in servers:
-        for svc in endpoint_of(sc, h.label).services:
-            for port in sc.spec.services[svc].ports:
-                if port.startswith("udp/") and allowed(sc, src_ep, endpoint_of(sc, h.label), port, 4):
-                    return src, h.label, int(port[4:])
-    return src, servers[0].label, probes.FAILOVER_PORT

@@ -11,7 +11,8 @@ import time
 
 from os_ken.base import app_manager
 from os_ken.controller import ofp_event
-from os_ken.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from os_ken.lib import hub
 from os_ken.lib.packet import arp, ethernet, icmpv6, ipv6, packet
 from os_ken.ofproto import ofproto_v1_3
 
@@ -19,9 +20,10 @@ from egovlab.inventory import loader
 from egovlab.topology.model import emulation_plan
 from egovlab.topology.state import state_dir
 
-from . import compiler
+from . import compiler, metrics
 
-CONFIG: dict = {}  # scenario, prefix, hosts_per_site: set by the launcher
+CONFIG: dict = {}  # scenario, prefix, hosts_per_site, metrics_port: set by the launcher
+POLL_S = 2.0  # how often the switches' counters are read for the metrics
 
 
 class EgovlabController(app_manager.OSKenApp):
@@ -37,8 +39,18 @@ class EgovlabController(app_manager.OSKenApp):
         self.neighbours = compiler.neighbour_table(self.plan)
         self.datapaths: dict[int, object] = {}
         self.port_names: dict[int, dict[int, str]] = {}
-        self.stats = {"installs": 0, "recomputes": 0, "arp_answers": 0, "nd_answers": 0}
+        self.stats = {"installs": 0, "recomputes": 0, "failovers": 0, "arp_answers": 0, "nd_answers": 0}
         self.installed: set[int] = set()
+        # what the switches last reported: rule counts, and (packets, bytes) per counting rule
+        self.counter_names = compiler.counter_names(sc, self.plan)
+        self.drop_counter = compiler.DROP_COUNTER
+        self.flow_counts: dict[int, int] = {}
+        self.counters: dict[int, dict[int, tuple[int, int]]] = {}
+        self._replies: dict[int, dict[int, tuple[int, int]]] = {}
+        self.metrics_port = CONFIG.get("metrics_port")
+        if self.metrics_port:
+            metrics.serve(self, self.metrics_port)
+        hub.spawn(self._poll)
         self.logger.info("egovlab: %d switches, %d rules compiled", len(self.programs),
                          sum(len(p.rules) for p in self.programs.values()))
 
@@ -59,7 +71,7 @@ class EgovlabController(app_manager.OSKenApp):
         ofp, parser = dp.ofproto, dp.ofproto_parser
         dp.send_msg(parser.OFPFlowMod(dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
                                       out_group=ofp.OFPG_ANY, cookie=compiler.COOKIE,
-                                      cookie_mask=0xFFFFFFFFFFFFFFFF, match=parser.OFPMatch()))
+                                      cookie_mask=compiler.COOKIE_MASK, match=parser.OFPMatch()))
         dp.send_msg(parser.OFPGroupMod(dp, command=ofp.OFPGC_DELETE, group_id=ofp.OFPG_ALL))
         dp.send_msg(parser.OFPBarrierRequest(dp))
         dp.send_msg(parser.OFPMeterMod(dp, command=ofp.OFPMC_DELETE, flags=0, meter_id=ofp.OFPM_ALL))
@@ -83,7 +95,9 @@ class EgovlabController(app_manager.OSKenApp):
         tmp.write_text(json.dumps({"switches": len(self.programs), "installed": sorted(self.installed),
                                    "rules": sum(len(p.rules) for p in self.programs.values()),
                                    "groups": sum(len(p.groups) for p in self.programs.values()),
-                                   "down": sorted(self.down), **self.stats}))
+                                   "down": sorted(self.down), **self.stats,
+                                   "metrics": f"http://127.0.0.1:{self.metrics_port}/metrics"
+                                   if self.metrics_port else None}))
         tmp.replace(d / "controller.json")
 
     def _group_mod(self, dp, group: compiler.Group, command: int):
@@ -118,17 +132,51 @@ class EgovlabController(app_manager.OSKenApp):
             elif kind == "ct":  # conntrack lookup, then continue in table act[2]
                 actions.append(parser.NXActionCT(flags=0, zone_src="", zone_ofs_nbits=act[1],
                                                  recirc_table=act[2], alg=0, actions=[]))
-            elif kind == "ct_commit":
-                actions.append(parser.NXActionCT(flags=1, zone_src="", zone_ofs_nbits=act[1],
-                                                 recirc_table=255, alg=0, actions=[]))
+            elif kind == "ct_commit":  # commit, marking the connection with its zone pair
+                actions.append(parser.NXActionCT(flags=1, zone_src="", zone_ofs_nbits=act[1], recirc_table=255,
+                                                 alg=0, actions=[parser.OFPActionSetField(ct_mark=act[2])]))
             elif kind == "goto":
                 instructions.append(parser.OFPInstructionGotoTable(act[1]))
             elif kind == "meter":
                 instructions.append(parser.OFPInstructionMeter(act[1], ofp.OFPIT_METER))
         if actions:
             instructions.insert(0, parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions))
-        return parser.OFPFlowMod(dp, cookie=compiler.COOKIE, table_id=rule.table, priority=rule.priority,
+        return parser.OFPFlowMod(dp, cookie=rule.cookie, table_id=rule.table, priority=rule.priority,
                                  match=parser.OFPMatch(**dict(rule.match)), instructions=instructions)
+
+    # -- counters for the metrics --------------------------------------------------------------
+
+    def _poll(self):
+        while True:
+            hub.sleep(POLL_S)
+            for dp in list(self.datapaths.values()):
+                ofp, parser = dp.ofproto, dp.ofproto_parser
+                dp.send_msg(parser.OFPAggregateStatsRequest(dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY,
+                                                            compiler.COOKIE, compiler.COOKIE_MASK, parser.OFPMatch()))
+                dp.send_msg(parser.OFPFlowStatsRequest(dp, 0, compiler.TABLE_POLICY, ofp.OFPP_ANY, ofp.OFPG_ANY,
+                                                       compiler.COOKIE | compiler.COUNTED,
+                                                       compiler.COOKIE_MASK | compiler.COUNTED, parser.OFPMatch()))
+
+    @set_ev_cls(ofp_event.EventOFPAggregateStatsReply, MAIN_DISPATCHER)
+    def on_aggregate_stats(self, ev):
+        self.flow_counts[ev.msg.datapath.id] = ev.msg.body.flow_count
+
+    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
+    def on_flow_stats(self, ev):
+        dpid = ev.msg.datapath.id
+        part = self._replies.setdefault(dpid, {})
+        for stat in ev.msg.body:
+            counter = stat.cookie & 0xFFFFFFFF
+            packets, octets = part.get(counter, (0, 0))
+            part[counter] = (packets + stat.packet_count, octets + stat.byte_count)
+        if not ev.msg.flags & ev.msg.datapath.ofproto.OFPMPF_REPLY_MORE:
+            self.counters[dpid] = self._replies.pop(dpid)
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, [DEAD_DISPATCHER])
+    def on_disconnect(self, ev):
+        dp = ev.datapath
+        if dp.id is not None and self.datapaths.get(dp.id) is dp:
+            del self.datapaths[dp.id]
 
     # -- ARP / ND ---------------------------------------------------------------------------
 
@@ -181,9 +229,10 @@ class EgovlabController(app_manager.OSKenApp):
         ofp = msg.datapath.ofproto
         name = port.name.decode() if isinstance(port.name, bytes) else port.name
         is_down = bool(port.state & ofp.OFPPS_LINK_DOWN) or bool(port.config & ofp.OFPPC_PORT_DOWN)
-        changed = (name in self.down) != is_down
+        before = self._down_links()
         (self.down.add if is_down else self.down.discard)(name)
-        if not changed:
+        after = self._down_links()
+        if after == before:  # the other end of an already failed link, or no change
             return
         t0 = time.perf_counter()
         old = self.programs
@@ -192,6 +241,7 @@ class EgovlabController(app_manager.OSKenApp):
         for dpid, dp in self.datapaths.items():
             changed_rules += self.update(dp, old[dpid], self.programs[dpid])
         self.stats["recomputes"] += 1
+        self.stats["failovers"] += len(after - before) // 2  # links newly down (two ends each)
         self._write_status()
         self.logger.warning("egovlab: %s %s: recomputed, %d rule changes sent in %.2f s", name,
                             "down" if is_down else "up", changed_rules, time.perf_counter() - t0)

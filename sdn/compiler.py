@@ -8,8 +8,9 @@ Pipeline on every switch:
   conntrack into table 1; IP from a switch port goes straight to table 2 (policy is enforced
   once, at the source's edge); everything else is dropped.
 - table 1 (policy, edge switches): established/related traffic passes; a new connection
-  passes (and is committed) only if the scenario's policy allows it from that host to that
-  address and port; the rest is dropped (and counted).
+  passes (and is committed, its conntrack mark naming its zone pair) only if the scenario's
+  policy allows it from that host to that address and port; the rest is dropped. Counting
+  rules (bytes per zone pair, drops) carry a counter id in their cookie for the metrics.
 - table 2 (forward): by destination MAC to the port towards the host, through an OpenFlow
   fast-failover group whose second bucket is a loop-free alternate next hop, so a cut link is
   repaired in the switch itself.
@@ -30,7 +31,13 @@ from egovlab.topology.model import EmulationPlan, HostNode
 TABLE_CLASSIFY, TABLE_POLICY, TABLE_FORWARD = 0, 1, 2
 CT_ZONE = 1
 BACKUP_COST = 10  # links with role 'backup' carry traffic only when the primary path is gone
-COOKIE = 0xE6  # every rule the controller installs carries it (re-sync deletes by cookie)
+# Cookies: every rule the controller installs carries COOKIE in its top bits (re-sync deletes by
+# cookie and mask); counting rules add COUNTED and their counter id, so the controller can read
+# exactly those back in one flow-stats request per switch.
+COOKIE = 0xE6 << 48
+COOKIE_MASK = 0xFFFF << 48
+COUNTED = 1 << 32
+DROP_COUNTER = 1  # the counter id of table 1's default-deny rule; zone pairs count from 2
 TAP_GROUP = 0x7F000001  # above every fast-failover id (primary << 16 | alternate)
 # DDoS protection (§VIII.2.đ): every Internet source is held to this rate towards the DC. The
 # document gives no figure; 5 Mbps per source is an assumption (about 5 % of one leased line).
@@ -44,10 +51,15 @@ class Rule:
     priority: int
     match: tuple  # sorted (field, value) pairs, OpenFlow 1.3 OXM field names as os-ken spells them
     actions: tuple  # ("output", port) | ("group", id) | ("goto", table) | ("controller",) | ("ct", ...)
+    counter: int = 0  # 0, DROP_COUNTER or a zone pair's id (see zone_pairs): read back for metrics
 
     @staticmethod
-    def make(table: int, priority: int, actions: list, **match) -> "Rule":
-        return Rule(table, priority, tuple(sorted(match.items())), tuple(actions))
+    def make(table: int, priority: int, actions: list, counter: int = 0, **match) -> "Rule":
+        return Rule(table, priority, tuple(sorted(match.items())), tuple(actions), counter)
+
+    @property
+    def cookie(self) -> int:
+        return COOKIE | (COUNTED | self.counter if self.counter else 0)
 
 
 @dataclass(frozen=True)
@@ -146,6 +158,17 @@ def _port_match(port: str, version: int) -> list[dict]:
     return [{"ip_proto": 17, "udp_dst": int(number)}]
 
 
+def zone_of(sc: Scenario, ep) -> str:
+    """What traffic accounting calls an endpoint's zone: its DC zone, else its site's kind."""
+    return ep.zone or sc.sites[ep.site].kind
+
+
+def zone_pairs(sc: Scenario, plan: EmulationPlan) -> dict[tuple[str, str], int]:
+    """(source zone, destination zone) -> counter id; the same on every compile of the scenario."""
+    zones = sorted({zone_of(sc, endpoint_of(sc, h.label)) for h in plan.hosts.values()})
+    return {(a, b): DROP_COUNTER + 1 + i for i, (a, b) in enumerate((a, b) for a in zones for b in zones)}
+
+
 class PolicyIndex:
     """Which hosts each policy selector names, computed once for the whole network."""
 
@@ -153,6 +176,15 @@ class PolicyIndex:
         self.sc = sc
         self.endpoints = {h.name: endpoint_of(sc, h.label) for h in plan.hosts.values()}
         self.hosts = plan.hosts
+        self.pair_ids = zone_pairs(sc, plan)
+        self._allowed: dict[str, dict[str, dict[int, set[str]]]] = {}
+
+    def zone(self, host: str) -> str:
+        return zone_of(self.sc, self.endpoints[host])
+
+    def pair(self, src: str, dst: str) -> int:
+        """The counter id (and conntrack mark) of traffic from src's zone to dst's."""
+        return self.pair_ids[(self.zone(src), self.zone(dst))]
 
     def selected(self, selector: str) -> list[str]:
         if selector == "any":
@@ -169,6 +201,11 @@ class PolicyIndex:
 
     def allowed(self, src: str) -> dict[str, dict[int, set[str]]]:
         """dst host -> IP version -> ports that new connections from `src` may open."""
+        if src not in self._allowed:
+            self._allowed[src] = self._compute_allowed(src)
+        return self._allowed[src]
+
+    def _compute_allowed(self, src: str) -> dict[str, dict[int, set[str]]]:
         sc, src_ep = self.sc, self.endpoints[src]
         out: dict[str, dict[int, set[str]]] = {}
         for flow in sc.spec.policy.allow:
@@ -192,7 +229,10 @@ def policy_rules(index: PolicyIndex, host: HostNode, port: int) -> list[Rule]:
     """Table-1 rules for new connections from one host: one per allowed (destination, port)."""
     rules: list[Rule] = []
     new = (0x21, 0x21)  # +trk+new
-    actions = [("ct_commit", CT_ZONE), ("goto", TABLE_FORWARD)]
+
+    def actions(dst: str) -> list:  # commit, marked with the zone pair its bytes count under
+        return [("ct_commit", CT_ZONE, index.pair(host.name, dst)), ("goto", TABLE_FORWARD)]
+
     own = {4: host.ipv4, 6: host.ipv6}
     # Inside one LAN or zone there is no boundary to enforce.
     for version, addr in own.items():
@@ -201,7 +241,7 @@ def policy_rules(index: PolicyIndex, host: HostNode, port: int) -> list[Rule]:
         eth, (k_src, k_dst) = (0x0800, ("ipv4_src", "ipv4_dst")) if version == 4 else (0x86DD, ("ipv6_src", "ipv6_dst"))
         subnet = f"{addr.ip}/{addr.prefixlen}"
         net = netaddr.IPNetwork(subnet)
-        rules.append(Rule.make(TABLE_POLICY, 200, actions, ct_state=new, in_port=port, eth_type=eth,
+        rules.append(Rule.make(TABLE_POLICY, 200, actions(host.name), ct_state=new, in_port=port, eth_type=eth,
                                **{k_src: str(addr.ip), k_dst: (str(net.network), str(net.netmask))}))
     for dst, by_version in sorted(index.allowed(host.name).items()):
         d = index.hosts[dst]
@@ -213,7 +253,7 @@ def policy_rules(index: PolicyIndex, host: HostNode, port: int) -> list[Rule]:
             base = {"eth_type": eth, "in_port": port, k_src: str(s_addr.ip), k_dst: str(d_addr.ip)}
             for p in sorted(ports) if "any" not in ports else ["any"]:
                 for extra in _port_match(p, version):
-                    rules.append(Rule.make(TABLE_POLICY, 100 + len(extra), actions, ct_state=new, **base, **extra))
+                    rules.append(Rule.make(TABLE_POLICY, 100 + len(extra), actions(dst), ct_state=new, **base, **extra))
     return rules
 
 
@@ -237,6 +277,14 @@ def compile_network(sc: Scenario, plan: EmulationPlan, down: set[str] = frozense
     host_ports: dict[str, dict[int, str]] = {}
     for host, (sw, port) in attached.items():
         host_ports.setdefault(sw, {})[port] = host
+    # Both edges of a connection see its packets (the reply enters at the destination's edge).
+    pairs_by_host: dict[str, set[int]] = {}
+    for host in attached:
+        pairs_by_host.setdefault(host, set()).add(index.pair(host, host))
+        for dst in index.allowed(host):
+            mark = index.pair(host, dst)
+            pairs_by_host[host].add(mark)
+            pairs_by_host.setdefault(dst, set()).add(mark)
     mgmt_ports: dict[str, dict[int, str]] = {}
     for link in plan.links:
         if link.kind == "mgmt":
@@ -266,20 +314,30 @@ def compile_network(sc: Scenario, plan: EmulationPlan, down: set[str] = frozense
                     for eth in (0x0800, 0x86DD):
                         r.append(Rule.make(TABLE_CLASSIFY, 150, [("group", TAP_GROUP), ("goto", TABLE_FORWARD)],
                                            in_port=link.port(sw_name), eth_type=eth))
-        # table 1: policy at the edge
+        # table 1: policy at the edge. Established traffic passes, counted by the zone pair its
+        # connection was marked with; what no rule lets through is dropped and counted.
         if host_ports.get(sw_name):
-            for state in (0x22, 0x24):  # +trk+est, +trk+rel
-                r.append(Rule.make(TABLE_POLICY, 1000, [("goto", TABLE_FORWARD)], ct_state=(state, state)))
+            est, rel = (0x22, 0x22), (0x24, 0x24)  # +trk+est, +trk+rel
+            for state in (est, rel):
+                r.append(Rule.make(TABLE_POLICY, 1000, [("goto", TABLE_FORWARD)], ct_state=state))
+            marks = sorted({m for host in host_ports[sw_name].values() for m in pairs_by_host.get(host, ())})
+            for mark in marks:
+                r.append(Rule.make(TABLE_POLICY, 1010, [("goto", TABLE_FORWARD)], counter=mark, ct_state=est,
+                                   ct_mark=mark))
+            r.append(Rule.make(TABLE_POLICY, 0, [], counter=DROP_COUNTER))
             for port, host in sorted(host_ports[sw_name].items()):
                 rules = policy_rules(index, plan.hosts[host], port)
                 if sc.sites[plan.hosts[host].site].kind == "internet" and ddos_rate_kbps:
                     # DDoS: one meter per Internet source, on new and established traffic alike.
                     meter = Meter(port, ddos_rate_kbps, DDOS_BURST_KB)
                     prog.meters[meter.meter_id] = meter
+                    metered = [("meter", meter.meter_id), ("goto", TABLE_FORWARD)]
                     rules = [dataclasses.replace(x, actions=(("meter", meter.meter_id),) + x.actions) for x in rules]
-                    for state in (0x22, 0x24):
-                        r.append(Rule.make(TABLE_POLICY, 1001, [("meter", meter.meter_id), ("goto", TABLE_FORWARD)],
-                                           ct_state=(state, state), in_port=port))
+                    for state in (est, rel):
+                        r.append(Rule.make(TABLE_POLICY, 1015, metered, ct_state=state, in_port=port))
+                    for mark in sorted(pairs_by_host.get(host, ())):
+                        r.append(Rule.make(TABLE_POLICY, 1020, metered, counter=mark, ct_state=est, ct_mark=mark,
+                                           in_port=port))
                 r.extend(rules)
         # the out-of-band management network: its own segment, no policy, forwarded by MAC
         for port, host in sorted(mgmt_ports.get(sw_name, {}).items()):
@@ -318,3 +376,8 @@ def neighbour_table(plan: EmulationPlan) -> dict[str, str]:
             if a is not None:
                 table[str(a.ip)] = h.mgmt_mac
     return table
+
+
+def counter_names(sc: Scenario, plan: EmulationPlan) -> dict[int, tuple[str, str]]:
+    """counter id -> (source zone, destination zone); DROP_COUNTER is the default deny."""
+    return {i: pair for pair, i in zone_pairs(sc, plan).items()}

@@ -19,6 +19,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--port", type=int, default=6653)
     parser.add_argument("--prefix", default="eg")
     parser.add_argument("--hosts-per-site", type=int, default=None)
+    parser.add_argument("--metrics-port", type=int, default=None)
     args, _ = parser.parse_known_args(argv)  # extra arguments (egovlab-lab=PREFIX) only mark the process
 
     from os_ken import cfg
@@ -26,16 +27,20 @@ def main(argv: list[str]) -> None:
 
     from egovlab.sdn import app
 
-    app.CONFIG.update(scenario=args.scenario, prefix=args.prefix, hosts_per_site=args.hosts_per_site)
+    app.CONFIG.update(scenario=args.scenario, prefix=args.prefix, hosts_per_site=args.hosts_per_site,
+                      metrics_port=args.metrics_port)
     cfg.CONF(args=["--ofp-listen-host", "127.0.0.1", "--ofp-tcp-listen-port", str(args.port)], project="os_ken")
     AppManager.run_apps(["egovlab.sdn.app"])
 
 
-def command(scenario: str, *, port: int, prefix: str, hosts_per_site: int | None) -> list[str]:
+def command(scenario: str, *, port: int, prefix: str, hosts_per_site: int | None,
+            metrics_port: int | None = None) -> list[str]:
     argv = [sys.executable, "-W", "ignore::DeprecationWarning", "-m", "egovlab.sdn.launcher", scenario,
             "--port", str(port), "--prefix", prefix, f"egovlab-lab={prefix}"]
     if hosts_per_site is not None:
         argv += ["--hosts-per-site", str(hosts_per_site)]
+    if metrics_port:
+        argv += ["--metrics-port", str(metrics_port)]
     return argv
 
 
@@ -48,10 +53,11 @@ def _free_port() -> int:
 
 
 def start(scenario: str, *, prefix: str, hosts_per_site: int | None, log: str = "/dev/null",
-          port: int | None = None, timeout_s: float = 60):
+          port: int | None = None, metrics_port: int | None = None, timeout_s: float = 60):
     """Start the controller in the background on 127.0.0.1 and wait until it listens.
 
-    It carries the lab's marker, so `egovlab down` and a failed bring-up remove it.
+    It carries the lab's marker, so `egovlab down` and a failed bring-up remove it. Its Prometheus
+    metrics go to `metrics_port` (a free one by default; controller.json names the URL).
     Returns (process, port).
     """
     import socket
@@ -61,9 +67,11 @@ def start(scenario: str, *, prefix: str, hosts_per_site: int | None, log: str = 
     from egovlab.topology.state import LabError, state_dir
 
     port = port or _free_port()
+    metrics_port = metrics_port or _free_port()
     (state_dir(prefix) / "controller.json").unlink(missing_ok=True)
     with open(log, "w") as out:
-        proc = subprocess.Popen(command(scenario, port=port, prefix=prefix, hosts_per_site=hosts_per_site),
+        proc = subprocess.Popen(command(scenario, port=port, prefix=prefix, hosts_per_site=hosts_per_site,
+                                        metrics_port=metrics_port),
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

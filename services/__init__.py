@@ -1,1 +1,1 @@
-"""services"""
+"""The e-gov services that run on the emulated hosts (FastAPI + PostgreSQL + Prometheus)."""

@@ -119,3 +119,39 @@ def test_outputs_go_to_new_directories_and_unwritable_paths_exit_2(tmp_path):
     assert r.exit_code == 2 and "cannot write" in r.stderr
     r = run("export", "graph", "dongthap", "--no-png", "-o", str(blocker / "topo"))
     assert r.exit_code == 2 and "cannot write" in r.stderr
+
+
+def test_the_controller_verb_runs_the_os_ken_app_with_its_metrics(tmp_path):
+    """`egovlab controller` in the foreground: it listens for switches and serves /metrics."""
+    import socket
+    import time
+    import urllib.request
+
+    from egovlab.sdn.launcher import _free_port
+
+    port, metrics = _free_port(), _free_port()
+    proc = subprocess.Popen([str(EGOVLAB), "controller", str(SCENARIOS / "mini.yml"), "--prefix", "ex",
+                             "--port", str(port), "--metrics-port", str(metrics)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, text = time.monotonic() + 60, ""
+        while time.monotonic() < deadline and not text:
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=2).read().decode()
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                time.sleep(0.3)
+        assert "egovlab_sdn_switches_connected 0.0" in text
+        assert 'egovlab_sdn_rules_compiled{switch="exs1"}' in text
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # the OpenFlow port
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_controller_verb_refuses_a_bad_scenario_before_starting(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("scenario: x\nsites: 3\n")
+    r = subprocess.run([str(EGOVLAB), "controller", str(bad)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "sites" in r.stderr and "Traceback" not in r.stderr

@@ -197,7 +197,7 @@ def test_a_bring_up_that_fails_half_way_leaves_nothing(clean_prefix, monkeypatch
 
 def test_up_fault_down_through_the_cli(clean_prefix):
     mini = str(SCENARIOS / "mini.yml")
-    r = egovlab("up", mini, "--detach", "--prefix", clean_prefix)
+    r = egovlab("up", mini, "--detach", "--standalone", "--prefix", clean_prefix)
     assert r.returncode == 0, r.stdout + r.stderr
     again = egovlab("up", mini, "--prefix", clean_prefix)
     assert again.returncode == 1 and "already up" in again.stderr and "Traceback" not in again.stderr

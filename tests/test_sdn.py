@@ -141,3 +141,42 @@ def test_tap_copies_reach_the_soc_sensor_and_a_flooding_citizen_is_held_to_its_m
         dropped = [int(x.split("=")[1].rstrip(",")) for x in stats.split() if x.startswith("packet_count=")]
         assert any(d > 0 for d in dropped[1:]) or "band" in stats  # the band dropped what exceeded the rate
         assert _tcp(lab, "internet-h2", "web-2", 443)  # another citizen is still served
+
+
+def _scrape(url: str) -> dict[tuple[str, tuple], float]:
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_the_controller_exports_rules_zone_pair_bytes_policy_drops_and_failovers():
+    from egovlab.sdn import app
+    from egovlab.topology import faults
+    from egovlab.topology.state import state_dir
+
+    with controlled_lab(SCENARIOS / "mini.yml", "em") as lab:
+        plan = lab.plan
+        url = json.loads((state_dir("em") / "controller.json").read_text())["metrics"]
+        before = _scrape(url)
+        for _ in range(5):
+            assert _tcp(lab, "town-h1", "web-1", 443)  # district -> DMZ: allowed, counted
+        assert not _tcp(lab, "town-xa-01-h1", "db-1", 5432)  # commune -> DB: dropped, counted
+        cut = faults.inject(plan, "link-down", "town--core")
+        time.sleep(3 * app.POLL_S)
+        after = _scrape(url)
+        programs = compiler.compile_network(lab.scenario, plan, down=set(cut.interfaces))  # re-optimised
+        edge = plan.node("town/lan")
+        assert after[("egovlab_sdn_rules", (("switch", edge),))] == len(programs[plan.switches[edge].dpid].rules)
+        pair = ("egovlab_sdn_zone_pair_bytes_total", (("dst_zone", "dmz"), ("src_zone", "district")))
+        assert after[pair] - before.get(pair, 0) > 5 * 40  # SYN-ACK/ACK/FIN packets of five connections
+        assert after.get(("egovlab_sdn_zone_pair_bytes_total", (("dst_zone", "db"), ("src_zone", "commune"))),
+                         0) == 0
+        commune_edge = plan.node("town-xa-01/lan")
+        drops = ("egovlab_sdn_policy_drops_total", (("switch", commune_edge),))
+        assert after[drops] - before.get(drops, 0) >= 1  # the SYN (and its retries)
+        assert after[("egovlab_sdn_failovers_total", ())] == 1  # one link, two ends
+        assert after[("egovlab_sdn_switches_programmed", ())] == len(plan.switches)

@@ -75,9 +75,38 @@ def test_policy_is_stateful_and_default_deny(programs):
         established = [r for r in policy if dict(r.match).get("ct_state") == (0x22, 0x22)]
         assert established and all(unmetered(r) == (("goto", compiler.TABLE_FORWARD),) for r in established)
         new = [r for r in policy if dict(r.match).get("ct_state") == (0x21, 0x21)]
-        assert all(unmetered(r)[0] == ("ct_commit", compiler.CT_ZONE) for r in new)
-        # nothing else passes: no wildcard allow in table 1
-        assert all("ct_state" in dict(r.match) for r in policy)
+        assert new and all(unmetered(r)[0][:2] == ("ct_commit", compiler.CT_ZONE) for r in new)
+        # nothing else passes: every rule without a conntrack state is the counted default deny
+        stateless = [r for r in policy if "ct_state" not in dict(r.match)]
+        assert stateless == [compiler.Rule(compiler.TABLE_POLICY, 0, (), (), compiler.DROP_COUNTER)]
+
+
+def test_connections_are_marked_and_counted_by_their_zone_pair(dongthap, plan, programs):
+    """The mark a new connection is committed with names its zone pair, and the edges of both
+    ends count its established packets under that mark (the reply enters at the far edge)."""
+    names = compiler.counter_names(dongthap, plan)
+    zones = {h.name: compiler.zone_of(dongthap, endpoint_of(dongthap, h.label)) for h in plan.hosts.values()}
+    edge_of = {h: sw for h, (sw, _) in compiler.attachments(plan).items()}
+    by_ip = {str(a.ip): h.name for h in plan.hosts.values() for a in (h.ipv4, h.ipv6) if a is not None}
+    counted = {p.name: {dict(r.match)["ct_mark"] for r in p.rules if "ct_mark" in dict(r.match)}
+               for p in programs.values()}
+    checked = 0
+    for prog in programs.values():
+        for r in prog.rules:
+            m = dict(r.match)
+            if m.get("ct_state") != (0x21, 0x21) or ("ipv4_dst" not in m and "ipv6_dst" not in m):
+                continue
+            dst = by_ip.get(m.get("ipv4_dst", m.get("ipv6_dst")))
+            if dst is None:  # the host's own subnet
+                continue
+            src = by_ip[m.get("ipv4_src", m.get("ipv6_src"))]
+            mark = next(a for a in r.actions if a[0] == "ct_commit")[2]
+            assert names[mark] == (zones[src], zones[dst])
+            assert mark in counted[edge_of[src]] and mark in counted[edge_of[dst]]
+            checked += 1
+    assert checked > 1000
+    assert compiler.DROP_COUNTER not in names and len(set(names)) == len(names)
+    assert compiler.counter_names(dongthap, plan) == names  # stable across compiles
 
 
 def test_arp_and_nd_go_to_the_controller_and_nothing_floods(programs):

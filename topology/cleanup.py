@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
+
+from .state import data_dir
 
 
 @dataclass
@@ -59,21 +62,34 @@ def lab_links(prefix: str) -> list[str]:
 
 def lab_processes(prefix: str, helpers: bool = True) -> list[int]:
     """Mininet's node shells ('bash ... mininet:<name>') and, with `helpers`, the lab's helper
-    processes (probes, the controller), which carry an 'egovlab-lab=<prefix>' argument."""
-    pids = []
+    processes (probes, the controller), which carry an 'egovlab-lab=<prefix>' argument, and every
+    process living in a lab host's network namespace (sshd, PostgreSQL, nginx, the services)."""
+    pids, shells = [], []
     marker = re.compile(rf"mininet:{re.escape(prefix)}[sh]\d+\b" +
                         (rf"|egovlab-lab={re.escape(prefix)}\b" if helpers else ""))
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
+    entries = [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) != os.getpid()]
+    for pid in entries:
         try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
         if marker.search(cmdline):
-            pids.append(int(entry))
+            pids.append(pid)
+            if "mininet:" in cmdline:
+                shells.append(pid)
+    if helpers and shells:
+        root = _netns(1)
+        spaces = {_netns(pid) for pid in shells} - {None, root}
+        pids += [pid for pid in entries if pid not in pids and _netns(pid) in spaces]
     return pids
+
+
+def _netns(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        return None
 
 
 def remove_lab(prefix: str) -> Removed:
@@ -85,13 +101,18 @@ def remove_lab(prefix: str) -> Removed:
             args += ["--", "--if-exists", "del-br", b]
         _run(*args)
         removed.bridges = bridges
-    pids = lab_processes(prefix)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    removed.processes = pids
+    for _ in range(3):  # again for what a dying service forked meanwhile
+        pids = [p for p in lab_processes(prefix) if p not in removed.processes]
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        removed.processes += pids
+        time.sleep(0.05)
+    shutil.rmtree(data_dir(prefix), ignore_errors=True)  # what deployed services kept
     # Killing the shells frees their namespaces and the veth ends inside them; what is left
     # in the root namespace is deleted by name (deleting one end of a veth removes both).
     deadline = time.monotonic() + 10

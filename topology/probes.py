@@ -19,6 +19,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from egovlab.inventory.errors import EgovlabError
 from egovlab.inventory.policy import allowed, endpoint_of
 from egovlab.inventory.scenario import Scenario
 
@@ -219,6 +220,26 @@ def analyse(received: list[tuple[int, float]], count: int, interval_s: float, cu
         if before is not None:
             first_loss = (before + interval_s - cut_at) * 1000
     return {"lost": lost, "received": len(seqs), "outage_ms": outage_ms, "first_loss_after_cut_ms": first_loss}
+
+
+def failover_pair(sc: Scenario, plan: EmulationPlan, link: str) -> tuple[str, str, int]:
+    """A host behind the link's first site, and a server in the primary DC that the policy lets
+    it reach over UDP (the probe's protocol), with that port; any DC server if none is allowed."""
+    target = next((l for l in sc.links if l.name == link), None)
+    if target is None:
+        raise EgovlabError(f"unknown link '{link}'")
+    src = next((h.label for h in plan.hosts.values() if h.site == target.a and h.ipv4), None)
+    if src is None:
+        raise EgovlabError(f"no IPv4 host behind '{target.a}' to probe link '{link}' from")
+    dc = next(d for d in sc.data_centres() if sc.sites[d].kind == "provincial-dc")
+    servers = [h for h in plan.hosts.values() if h.site == dc and h.zone]
+    src_ep = endpoint_of(sc, src)
+    for h in servers:
+        for svc in endpoint_of(sc, h.label).services:
+            for port in sc.spec.services[svc].ports:
+                if port.startswith("udp/") and allowed(sc, src_ep, endpoint_of(sc, h.label), port, 4):
+                    return src, h.label, int(port[4:])
+    return src, servers[0].label, FAILOVER_PORT
 
 
 def failover_probe(plan: EmulationPlan, pids: dict[str, int], link: str, src: str, dst: str,

@@ -16,8 +16,16 @@ class LabError(EgovlabError):
     exit_code = 1
 
 
+DATA_ROOT = Path(os.environ.get("EGOVLAB_DATA_DIR", "/srv/egovlab"))
+
+
 def state_dir(prefix: str) -> Path:
     return STATE_ROOT / prefix
+
+
+def data_dir(prefix: str) -> Path:
+    """What services deployed on the lab's hosts keep (databases, configuration, logs)."""
+    return DATA_ROOT / prefix
 
 
 def read_state(prefix: str) -> dict | None:
