@@ -116,6 +116,8 @@ def start_sshd(prefix: str, pid: int, label: str, mgmt_ip: str) -> None:
                         f"AuthorizedKeysFile {d}/ssh/authorized_keys\nPermitRootLogin prohibit-password\n"
                         "PasswordAuthentication no\nUsePAM no\nSubsystem sftp internal-sftp\n")
         os.chmod(conf, 0o600)
+    if _alive(host / "run" / "sshd.pid"):
+        return
     Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
     r = _run([*_nsenter(pid), "/usr/sbin/sshd", "-f", str(conf)])
     if r.returncode:
@@ -131,17 +133,29 @@ def wait_port(pid: int, addr: str, port: int, timeout_s: float = 30) -> None:
         raise LabError(f"{addr}:{port} did not answer within {timeout_s:.0f} s")
 
 
-def start_ngsp(prefix: str, pid: int, addr: str, port: int) -> subprocess.Popen:
+def _alive(pidfile: Path) -> bool:
+    try:
+        os.kill(int(pidfile.read_text().split()[0]), 0)
+        return True
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def start_ngsp(prefix: str, pid: int, addr: str, port: int) -> None:
     """The national platform is the Ministry's, not the province's: it is started directly."""
     d = workdir(prefix)
+    try:
+        wait_port(pid, addr, port, timeout_s=0.5)
+        return  # already serving
+    except LabError:
+        pass
     _tls_cert(d, d, "ngsp", [addr])
     log = open(data_dir(prefix) / "ngsp.log", "w")
-    proc = subprocess.Popen([*_nsenter(pid), sys.executable, "-m", "egovlab.services", "ngsp", "--host", addr,
+    subprocess.Popen([*_nsenter(pid), sys.executable, "-m", "egovlab.services", "ngsp", "--host", addr,
                              "--port", str(port), "--tls-cert", str(d / "ngsp.crt"), "--tls-key", str(d / "ngsp.key"),
                              f"egovlab-lab={prefix}"], stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     wait_port(pid, addr, port)
-    return proc
 
 
 def write_inventories(sc: Scenario, plan: EmulationPlan, dep: Deployment, prefix: str,
@@ -166,8 +180,11 @@ def run_playbook(prefix: str, inventories: tuple[Path, ...], limit: str | None =
         cmd += ["-i", str(inv)]
     if limit:
         cmd += ["--limit", limit]
+    # Everything Ansible keeps goes with the lab: SSH multiplexing sockets of an earlier lab on
+    # the same addresses would otherwise be reused and hang.
     env = {**os.environ, "ANSIBLE_CONFIG": str(PLAYBOOK.parent / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_LOCAL_TEMP": str(d / "ansible-tmp"), "ANSIBLE_HOME": str(d / "ansible-home")}
+           "ANSIBLE_LOCAL_TEMP": str(d / "ansible-tmp"), "ANSIBLE_HOME": str(d / "ansible-home"),
+           "ANSIBLE_SSH_CONTROL_PATH_DIR": str(d / "ansible-cp"), "ANSIBLE_LOG_PATH": str(d / "ansible.log")}
     t0 = time.monotonic()
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout_s, cwd=PLAYBOOK.parent)

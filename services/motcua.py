@@ -11,9 +11,9 @@ import uuid
 
 import psycopg
 from fastapi import HTTPException
-from pydantic import BaseModel, Field
 
 from .common import Service, setting
+from .models import Application, Decision
 
 service = Service("mot-cua", "Một cửa điện tử — one-stop office", database=True)
 app = service.app
@@ -30,18 +30,6 @@ ROUTES = {
     "land-use-certificate": "so-tnmt",
     "driving-licence": "so-gtvt",
 }
-
-
-class Application(BaseModel):
-    citizen_id: str = Field(pattern=r"^\d{12}$")
-    procedure: str
-    form: dict = {}
-
-
-class Decision(BaseModel):
-    result: str = Field(pattern="^(approved|rejected)$")
-    officer: str = Field(min_length=1, max_length=100)
-    note: str = ""
 
 
 def _row(r) -> dict:

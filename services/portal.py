@@ -7,7 +7,7 @@ import uuid
 from fastapi.responses import HTMLResponse
 
 from .common import Service, setting
-from .motcua import Application
+from .models import Application
 
 service = Service("cong-dvc", "Cổng Dịch vụ công — public-service portal")
 app = service.app

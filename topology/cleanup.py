@@ -67,6 +67,7 @@ def lab_processes(prefix: str, helpers: bool = True) -> list[int]:
     pids, shells = [], []
     marker = re.compile(rf"mininet:{re.escape(prefix)}[sh]\d+\b" +
                         (rf"|egovlab-lab={re.escape(prefix)}\b" if helpers else ""))
+    host_shell = re.compile(rf"mininet:{re.escape(prefix)}h\d+\b")
     entries = [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) != os.getpid()]
     for pid in entries:
         try:
@@ -76,12 +77,14 @@ def lab_processes(prefix: str, helpers: bool = True) -> list[int]:
             continue
         if marker.search(cmdline):
             pids.append(pid)
-            if "mininet:" in cmdline:
+            if host_shell.search(cmdline):
                 shells.append(pid)
     if helpers and shells:
-        root = _netns(1)
-        spaces = {_netns(pid) for pid in shells} - {None, root}
-        pids += [pid for pid in entries if pid not in pids and _netns(pid) in spaces]
+        # Hosts' namespaces only, never ours (switch shells live in the root namespace).
+        ours = _netns(os.getpid())
+        spaces = {_netns(pid) for pid in shells} - {None, ours}
+        if ours is not None:
+            pids += [pid for pid in entries if pid not in pids and _netns(pid) in spaces]
     return pids
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from egovlab.inventory.errors import EgovlabError
@@ -44,10 +45,5 @@ def write_state(prefix: str, state: dict) -> None:
 
 
 def remove_state(prefix: str) -> None:
-    d = state_dir(prefix)
-    for f in ("lab.json", "lab.json.tmp", "faults.jsonl"):
-        (d / f).unlink(missing_ok=True)
-    try:
-        d.rmdir()
-    except OSError:
-        pass
+    """The lab's state directory and all in it (faults, controller status, deploy keys)."""
+    shutil.rmtree(state_dir(prefix), ignore_errors=True)
