@@ -11,17 +11,19 @@ setup:
 
 ## The main job on the built-in Đồng Tháp scenario: validate, show, plan, export, then bring
 ## the province up, probe it against its intended policy, cut a redundant link, tear it down;
-## then its capacity (peak hour and a year with failures) and its disaster-recovery options.
+## then its capacity (peak hour and a year with failures) and its disaster-recovery options;
+## last, a short failover drill on the real services (Ansible-deployed) against the simulation.
 run: setup
 	$(EGOVLAB) validate $(SCENARIO)
 	$(EGOVLAB) show $(SCENARIO)
 	$(EGOVLAB) plan $(SCENARIO)
 	$(EGOVLAB) export ansible-inventory $(SCENARIO) -o $(OUT)/inventory.yml
 	$(EGOVLAB) export graph $(SCENARIO) -o $(OUT)/topology
-	$(EGOVLAB) check $(SCENARIO) --sdn --json $(OUT)/check.json --failover h-cao-lanh--core-1
+	$(EGOVLAB) check $(SCENARIO) --json $(OUT)/check.json --failover h-cao-lanh--core-1
 	$(EGOVLAB) simulate $(SCENARIO) --replications 10 --out $(OUT)
 	$(EGOVLAB) dr $(SCENARIO) --out $(OUT)
-	@echo "reports in $(OUT)/: inventory.yml topology.{dot,png} check.json simulation.{json,png} dr.{json,png}"
+	$(EGOVLAB) drill $(SCENARIO) --fail provincial-dc --seconds 30 --json $(OUT)/drill.json
+	@echo "reports in $(OUT)/: inventory.yml topology.{dot,png} check.json simulation.{json,png} dr.{json,png} drill.json"
 
 ## The whole test suite, exactly as CI runs it.
 test: setup
@@ -33,6 +35,8 @@ bench: setup
 	.venv/bin/python benchmarks/emulation_scale.py
 	.venv/bin/python benchmarks/simulation_engine.py
 	.venv/bin/python benchmarks/sdn_compile.py
+	.venv/bin/python benchmarks/sdn_failover.py
+	.venv/bin/python benchmarks/services.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache .hypothesis

@@ -14,6 +14,8 @@ PACKAGES=(
   graphviz                                                         # export graph
   vagrant                                                          # Vagrantfile validation
   openvswitch-testcontroller                                       # an external OpenFlow controller in tests
+  postgresql nginx-light openssh-server openssh-client supervisor  # the services on the emulated hosts
+  netcat-openbsd iputils-arping openssl                            # SSH via the bastions, address takeover, TLS
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
@@ -29,7 +31,11 @@ if ((${#missing[@]})); then
   fi
   log "installing ${missing[*]}"
   apt-get update -qq
+  # The daemons run only inside the lab's hosts: none may start on the machine itself.
+  had_policy=0; [[ -e /usr/sbin/policy-rc.d ]] && had_policy=1
+  ((had_policy)) || printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  ((had_policy)) || rm -f /usr/sbin/policy-rc.d
 fi
 
 # The venv sees Debian's Mininet (system site-packages) and our pinned pip packages.

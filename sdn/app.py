@@ -24,6 +24,7 @@ from . import compiler, metrics
 
 CONFIG: dict = {}  # scenario, prefix, hosts_per_site, metrics_port: set by the launcher
 POLL_S = 2.0  # how often the switches' counters are read for the metrics
+COALESCE_S = 0.2  # port changes arriving within this window are recomputed together
 
 
 class EgovlabController(app_manager.OSKenApp):
@@ -39,7 +40,10 @@ class EgovlabController(app_manager.OSKenApp):
         self.neighbours = compiler.neighbour_table(self.plan)
         self.datapaths: dict[int, object] = {}
         self.port_names: dict[int, dict[int, str]] = {}
-        self.stats = {"installs": 0, "recomputes": 0, "failovers": 0, "arp_answers": 0, "nd_answers": 0}
+        self.stats = {"installs": 0, "recomputes": 0, "failovers": 0, "takeovers": 0, "arp_answers": 0,
+                      "nd_answers": 0}
+        self.takeovers: dict[str, str] = {}  # host -> the standby that took over its address
+        self._pending, self._reasons = False, []  # a scheduled recomputation, and what caused it
         self.installed: set[int] = set()
         # what the switches last reported: rule counts, and (packets, bytes) per counting rule
         self.counter_names = compiler.counter_names(sc, self.plan)
@@ -135,6 +139,8 @@ class EgovlabController(app_manager.OSKenApp):
             elif kind == "ct_commit":  # commit, marking the connection with its zone pair
                 actions.append(parser.NXActionCT(flags=1, zone_src="", zone_ofs_nbits=act[1], recirc_table=255,
                                                  alg=0, actions=[parser.OFPActionSetField(ct_mark=act[2])]))
+            elif kind == "set_eth_dst":
+                actions.append(parser.OFPActionSetField(eth_dst=act[1]))
             elif kind == "goto":
                 instructions.append(parser.OFPInstructionGotoTable(act[1]))
             elif kind == "meter":
@@ -188,6 +194,9 @@ class EgovlabController(app_manager.OSKenApp):
         eth = pkt.get_protocol(ethernet.ethernet)
         in_port = msg.match["in_port"]
         req = pkt.get_protocol(arp.arp)
+        if req is not None and req.src_ip == req.dst_ip:
+            self._gratuitous(req.src_ip, req.src_mac)
+            return
         if req is not None and req.opcode == arp.ARP_REQUEST:
             mac = self.neighbours.get(req.dst_ip)
             if mac is None:
@@ -214,6 +223,25 @@ class EgovlabController(app_manager.OSKenApp):
             self._send(dp, in_port, reply)
             self.stats["nd_answers"] += 1
 
+    def _gratuitous(self, ip: str, mac: str) -> None:
+        """A host announcing an address: an address takeover if it is another host's and the
+        scenario lets this host stand in for it (a standby DC's server); ignored otherwise."""
+        if self.neighbours.get(ip) in (None, mac):
+            return
+        by_mac = {h.mac: h.name for h in self.plan.hosts.values()}
+        owner = next((h.name for h in self.plan.hosts.values()
+                      if ip in (str(h.ipv4.ip) if h.ipv4 else None, str(h.ipv6.ip) if h.ipv6 else None)), None)
+        claimer = by_mac.get(mac)
+        if owner is None or claimer is None or not compiler.takeover_allowed(self.scenario, self.plan, owner, claimer):
+            self.logger.warning("egovlab: ignored a claim of %s by %s", ip, mac)
+            return
+        self.takeovers[owner] = claimer
+        for addr, m in list(self.neighbours.items()):
+            if m == self.plan.hosts[owner].mac:
+                self.neighbours[addr] = mac
+        self.stats["takeovers"] += 1
+        self._schedule(f"{ip} taken over by {claimer}")
+
     def _send(self, dp, port: int, pkt) -> None:
         pkt.serialize()
         ofp, parser = dp.ofproto, dp.ofproto_parser
@@ -234,17 +262,33 @@ class EgovlabController(app_manager.OSKenApp):
         after = self._down_links()
         if after == before:  # the other end of an already failed link, or no change
             return
+        self.stats["failovers"] += len(after - before) // 2  # links newly down (two ends each)
+        self._schedule(f"{name} {'down' if is_down else 'up'}")
+
+    def _schedule(self, why: str) -> None:
+        """One recomputation for a burst of changes (a DC going dark downs some 80 ports at once),
+        a moment after the first: the switches' fast-failover groups carry traffic meanwhile."""
+        self._reasons.append(why)
+        if not self._pending:
+            self._pending = True
+            hub.spawn_after(COALESCE_S, self._reprogram)
+
+    def _reprogram(self) -> None:
+        """Recompile for the network as it is now and move every switch to it without a gap."""
+        self._pending = False
+        reasons, self._reasons = self._reasons, []
+        why = ", ".join(reasons[:3]) + (f" and {len(reasons) - 3} more" if len(reasons) > 3 else "")
         t0 = time.perf_counter()
         old = self.programs
-        self.programs = compiler.compile_network(self.scenario, self.plan, down=self._down_links())
+        self.programs = compiler.compile_network(self.scenario, self.plan, down=self._down_links(),
+                                                 takeovers=self.takeovers)
         changed_rules = 0
         for dpid, dp in self.datapaths.items():
             changed_rules += self.update(dp, old[dpid], self.programs[dpid])
         self.stats["recomputes"] += 1
-        self.stats["failovers"] += len(after - before) // 2  # links newly down (two ends each)
         self._write_status()
-        self.logger.warning("egovlab: %s %s: recomputed, %d rule changes sent in %.2f s", name,
-                            "down" if is_down else "up", changed_rules, time.perf_counter() - t0)
+        self.logger.warning("egovlab: %s: recomputed, %d rule changes sent in %.2f s", why, changed_rules,
+                            time.perf_counter() - t0)
 
     def update(self, dp, old: compiler.SwitchProgram, new: compiler.SwitchProgram) -> int:
         """Move a switch from one program to the next without a gap: add and modify first,

@@ -266,8 +266,11 @@ def tap_sensor(sc: Scenario, plan: EmulationPlan) -> HostNode | None:
 
 
 def compile_network(sc: Scenario, plan: EmulationPlan, down: set[str] = frozenset(),
-                    ddos_rate_kbps: int = DDOS_RATE_KBPS) -> dict[int, SwitchProgram]:
-    """Every switch's rules, groups and meters; `down` names switch interfaces known to be down."""
+                    ddos_rate_kbps: int = DDOS_RATE_KBPS,
+                    takeovers: dict[str, str] | None = None) -> dict[int, SwitchProgram]:
+    """Every switch's rules, groups and meters; `down` names switch interfaces known to be down;
+    `takeovers` maps a host to the standby that took over its address (see `takeover_allowed`):
+    frames still addressed to the old host's MAC are re-addressed to the standby's in the fabric."""
     g = topology_graph(plan, down)
     hops = next_hops(plan, g)
     attached = attachments(plan)
@@ -347,22 +350,38 @@ def compile_network(sc: Scenario, plan: EmulationPlan, down: set[str] = frozense
         if sw.role == "oob":
             continue
         # table 2: forward by destination MAC
+        towards: dict[str, list] = {}
         for host, (edge, port) in attached.items():
-            mac = plan.hosts[host].mac
             if edge == sw_name:
-                r.append(Rule.make(TABLE_FORWARD, 100, [("output", port)], eth_dst=mac))
+                towards[host] = [("output", port)]
                 continue
             hop = hops.get(sw_name, {}).get(edge)
             if hop is None:
                 continue  # unreachable from here (a partitioned network)
             primary, alt = hop
             if alt is None:
-                r.append(Rule.make(TABLE_FORWARD, 100, [("output", primary)], eth_dst=mac))
+                towards[host] = [("output", primary)]
             else:
                 gid = primary << 16 | alt
                 prog.groups[gid] = Group(gid, ((primary, primary), (alt, alt)))
-                r.append(Rule.make(TABLE_FORWARD, 100, [("group", gid)], eth_dst=mac))
+                towards[host] = [("group", gid)]
+        for host, actions in towards.items():
+            r.append(Rule.make(TABLE_FORWARD, 100, actions, eth_dst=plan.hosts[host].mac))
+        for old, new in (takeovers or {}).items():
+            if new in towards:
+                r.append(Rule.make(TABLE_FORWARD, 200, [("set_eth_dst", plan.hosts[new].mac), *towards[new]],
+                                   eth_dst=plan.hosts[old].mac))
     return programs
+
+
+def takeover_allowed(sc: Scenario, plan: EmulationPlan, old: str, new: str) -> bool:
+    """A standby may take over a host's address when it runs the same services in the same
+    zone (the backup DC's portal for the primary's): nothing else can claim an address."""
+    a, b = plan.hosts.get(old), plan.hosts.get(new)
+    if a is None or b is None or a.name == b.name or a.zone is None or a.zone != b.zone:
+        return False
+    services = endpoint_of(sc, a.label).services
+    return bool(services) and set(services) <= set(endpoint_of(sc, b.label).services)
 
 
 def neighbour_table(plan: EmulationPlan) -> dict[str, str]:

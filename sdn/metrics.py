@@ -57,7 +57,8 @@ class ControllerCollector:
         yield drops
         for key, help_text in (("failovers", "Link failures the controller re-optimised after the switches' "
                                              "local fast failover"),
-                               ("recomputes", "Global recomputations on port-status changes"),
+                               ("recomputes", "Global recomputations (port-status changes, address takeovers)"),
+                               ("takeovers", "Addresses a standby took over (gratuitous ARP)"),
                                ("installs", "Full (re-)installs of a switch's program"),
                                ("arp_answers", "ARP requests answered by the controller"),
                                ("nd_answers", "IPv6 neighbour solicitations answered by the controller")):

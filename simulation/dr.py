@@ -129,3 +129,27 @@ def compare(sc: Scenario, *, failures: int = 1000, replications: int = 10, seed:
     out["assumptions"] = {"standby_start_mean_s": START_MEAN_S, "backup_interval_s": BACKUP_INTERVAL_S,
                           "submissions": "one per 20 portal requests at the peak hour"}
     return out
+
+
+def predict(sc: Scenario, *, replication: str, detection_s: float, redirection_s: float, submit_rate: float,
+            failures: int = 1000, seed: int = 1) -> dict:
+    """The model's RTO/RPO for one strategy with a drill's own settings (hot standby: the
+    services already run in the backup DC; detection and redirection as the drill does them)."""
+    from types import SimpleNamespace
+
+    from egovlab.inventory.schema import Figure
+
+    r = sc.spec.resilience
+    if r is None:
+        raise EgovlabError(f"{sc.source}: resilience: the scenario has no resilience section")
+    fig = lambda v, why: Figure(value=v, basis="assumption", ref=why)  # noqa: E731
+    drill_r = r.model_copy(update={"detection_s": fig(detection_s, "the drill's health monitor"),
+                                   "redirection_s": fig(redirection_s, "the drill's promotion and takeover")})
+    model = SimpleNamespace(spec=sc.spec.model_copy(update={"resilience": drill_r}))
+    runs = _one(model, Strategy("hot", replication), failures, seed, submit_rate)
+    out = {"strategy": f"hot/{replication}", "failures": failures, "detection_s": detection_s,
+           "redirection_s": redirection_s}
+    for metric in ("rto", "rpo", "lost"):
+        values = sorted(runs[metric])
+        out[metric] = {"mean": round(sum(values) / len(values), 3), "p95": round(percentile(values, 0.95), 3)}
+    return out

@@ -1,0 +1,109 @@
+"""CLI verbs of the real services: deploy (Ansible onto a running lab) and drill (failover)."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from egovlab.inventory import loader
+from egovlab.inventory.errors import EgovlabError
+from egovlab.topology.model import emulation_plan
+
+from .cli import SCENARIO, cli, console, write_file
+from .lab_cli import HOSTS, PREFIX, _bring_up, _make_lab, _report_rules, _running_lab, _tear_down
+
+REPLICATION = click.option("--replication", type=click.Choice(["sync", "async"]), default=None,
+                           help="PostgreSQL replication to the backup DC (default: the scenario's resilience).")
+
+
+def _deploy(sc, plan, pids, replication):
+    from egovlab.services import deploy
+
+    with console.status("provisioning with ansible-playbook over SSH (management network)"):
+        dep, recap = deploy.deploy(sc, plan, pids, replication=replication, progress=console.print)
+    table = Table(title=f"ansible-playbook: {recap.seconds:.1f} s, {recap.changed} changes "
+                        f"({dep.replication} replication)")
+    for col in ("host", "ok", "changed", "unreachable", "failed"):
+        table.add_column(col, justify="left" if col == "host" else "right")
+    for host, counts in sorted(recap.hosts.items()):
+        table.add_row(host, *(str(counts[k]) for k in ("ok", "changed", "unreachable", "failed")))
+    console.print(table)
+    console.print(f"portal: https://{dep.service_address}/ (lab CA: {deploy.workdir(plan.prefix) / 'ca.crt'})")
+    return dep, recap
+
+
+@cli.command()
+@PREFIX
+@REPLICATION
+def deploy(prefix: str, replication: str | None) -> None:
+    """Deploy the e-gov services onto the running lab with Ansible (idempotent: run it again)."""
+    state, sc, plan = _running_lab(prefix)
+    _deploy(sc, plan, state["pids"], replication)
+
+
+@cli.command()
+@SCENARIO
+@click.option("--fail", "fail_dc", required=True, metavar="DC", help="The data centre to take dark (the primary).")
+@REPLICATION
+@click.option("--seconds", type=click.FloatRange(min=15), default=40, show_default=True,
+              help="How long citizens keep submitting (the failure comes after a third of it).")
+@click.option("--rate", type=click.FloatRange(min=1, max=50), default=10, show_default=True,
+              help="Submissions per second.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default="out/drill.json", show_default=True)
+@PREFIX
+@HOSTS
+def drill(file: str, fail_dc: str, replication: str | None, seconds: float, rate: float, json_out: str,
+          prefix: str, hosts_per_site: int | None) -> None:
+    """Failover drill on real services: up, deploy, submit, fail the DC, promote, report RTO/RPO, down."""
+    from egovlab.services import drill as drillmod
+    from egovlab.services.placement import plan_deployment
+    from egovlab.simulation import dr
+
+    # A drill that cannot run fails here, before anything (the controller first) is started.
+    sc = loader.load(file)
+    if fail_dc not in sc.sites:
+        raise EgovlabError(f"--fail: unknown site '{fail_dc}'")
+    plan_deployment(sc, emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site), replication)
+    lab = _make_lab(file, prefix, hosts_per_site, None, sdn=True)
+    try:
+        _bring_up(lab)
+        _report_rules(lab)
+        pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+        dep, recap = _deploy(sc, lab.plan, pids, replication)
+        result = drillmod.run(sc, lab.plan, pids, dep, fail=fail_dc, seconds=seconds, warmup_s=seconds / 3,
+                              rate=rate, progress=console.print)
+    finally:
+        _tear_down(lab)
+    if sc.spec.resilience is not None:
+        result.prediction = dr.predict(sc, replication=result.replication, detection_s=result.detected_s,
+                                       redirection_s=result.redirected_s - result.detected_s, submit_rate=rate)
+    _report(result, sc)
+    report = {"drill": asdict(result), "deploy_s": round(recap.seconds, 1), "service_address": dep.service_address}
+    write_file(Path(json_out), json.dumps(report, indent=1))
+    console.print(f"wrote {json_out}")
+
+
+def _report(result, sc) -> None:
+    r = sc.spec.resilience
+    table = Table(title=f"failover drill: {result.failed_dc} dark, {result.replication} replication")
+    table.add_column("")
+    table.add_column("measured", justify="right")
+    table.add_column("simulation predicts (mean / p95)", justify="right")
+    p = result.prediction or {}
+    pred = lambda k: f"{p[k]['mean']:g} / {p[k]['p95']:g}" if k in p else "—"  # noqa: E731
+    rto = f"{result.rto_s:.2f} s" if result.rto_s is not None else "not recovered"
+    table.add_row("RTO (first acknowledged submission after the failure)", rto, pred("rto") + " s")
+    table.add_row("RPO (acknowledged, then lost: time window)", f"{result.rpo_s:.2f} s", pred("rpo") + " s")
+    table.add_row("acknowledged submissions lost", str(result.lost), pred("lost"))
+    table.add_row("submissions failed during the outage", str(result.failed_during_outage), "")
+    table.add_row("acknowledged / attempted", f"{result.acknowledged} / {result.attempts}", "")
+    table.add_row("detected / promoted / redirected after", f"{result.detected_s:.1f} / {result.promoted_s:.1f} / "
+                  f"{result.redirected_s:.1f} s", "")
+    if r is not None:
+        table.caption = (f"scenario targets: RTO {r.rto_target_s.value:g} s, RPO {r.rpo_target_s.value:g} s — "
+                         + ("met" if result.rto_s is not None and result.rto_s <= r.rto_target_s.value
+                            and result.rpo_s <= r.rpo_target_s.value else "NOT met"))
+    console.print(table)

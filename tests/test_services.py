@@ -1,0 +1,159 @@
+"""The real services on the emulated province: ansible-playbook over SSH, PostgreSQL with its
+standby, nginx with TLS, the citizen flow through the zones, and the failover drill (as root)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from egovlab.services import deploy, drill, placement
+from egovlab.topology import cleanup
+from egovlab.topology.state import data_dir
+
+from .conftest import DONGTHAP, EGOVLAB, SCENARIOS
+from .test_sdn import controlled_lab
+
+pytestmark = [pytest.mark.emulation, pytest.mark.slow,
+              pytest.mark.skipif(os.geteuid() != 0, reason="emulation needs root (CI runs as root)")]
+PREFIX = "ep"
+
+
+@pytest.fixture(scope="module")
+def province():
+    """The Đồng Tháp province under the controller, with the services deployed (synchronous
+    replication); everything removed afterwards, whatever happens."""
+    with controlled_lab(DONGTHAP, PREFIX) as lab:
+        pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+        dep, first = deploy.deploy(lab.scenario, lab.plan, pids, replication="sync", progress=lambda *_: None)
+        lab.pids, lab.dep, lab.first_recap = pids, dep, first
+        yield lab
+    assert not data_dir(PREFIX).exists()
+    assert cleanup.leftovers(PREFIX) == {"bridges": [], "links": [], "processes": []}
+
+
+def _curl(lab, host: str, method: str, url: str, body: dict | None = None) -> tuple[int, dict | str]:
+    cmd = ["nsenter", "-t", str(lab.pids[lab.plan.node(host)]), "-n", "curl", "-sS", "-m", "10", "-o", "-",
+           "-w", "\n%{http_code}", "--cacert", str(deploy.workdir(PREFIX) / "ca.crt"), "-X", method]
+    if body is not None:
+        cmd += ["-H", "content-type: application/json", "-d", json.dumps(body)]
+    r = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=30)
+    text, _, code = r.stdout.rpartition("\n")
+    try:
+        return int(code), json.loads(text)
+    except ValueError:
+        return int(code or 0), text
+
+
+def _ip(lab, label: str) -> str:
+    return str(lab.plan.hosts[lab.plan.node(label)].ipv4.ip)
+
+
+def test_the_playbook_deploys_everything_and_a_second_run_changes_nothing(province):
+    first = province.first_recap
+    assert set(first.hosts) == set(province.dep.hosts())
+    assert all(c["failed"] == 0 and c["unreachable"] == 0 for c in first.hosts.values())
+    assert first.changed > 50
+    again = deploy.run_playbook(PREFIX, (deploy.workdir(PREFIX) / "scenario.yml",
+                                         deploy.workdir(PREFIX) / "deployment.yml"))
+    assert again.changed == 0, {h: c for h, c in again.hosts.items() if c["changed"]}
+    # sshd was hardened by the base role and listens on the management address only
+    conf = (data_dir(PREFIX) / "db-1" / "etc" / "sshd_config").read_text()
+    assert "PasswordAuthentication no" in conf and "AllowTcpForwarding no" in conf
+
+
+def test_a_citizen_application_flows_through_the_zones_over_https_and_reaches_the_standby(province):
+    lab, dep = province, province.dep
+    portal = f"https://{dep.service_address}"
+    code, app = _curl(lab, "internet-h1", "POST", f"{portal}/api/applications",
+                      {"citizen_id": "083200001234", "procedure": "birth-registration", "form": {"child": "An"}})
+    assert code == 201, app
+    assert app["department"] == "so-tu-phap" and app["status"] == "received"
+    # the department's officer, on the TSLCD, takes it from the one-stop office's queue and decides
+    motcua = f"http://{_ip(lab, 'app-motcua-1')}:8443"
+    code, queue = _curl(lab, "so-tu-phap-h1", "GET", f"{motcua}/departments/so-tu-phap/queue")
+    assert code == 200 and app["id"] in [a["id"] for a in queue]
+    code, decided = _curl(lab, "so-tu-phap-h1", "POST", f"{motcua}/applications/{app['id']}/decision",
+                          {"result": "approved", "officer": "can-bo-01"})
+    assert code == 200 and decided["status"] == "decided"
+    code, seen = _curl(lab, "internet-h1", "GET", f"{portal}/api/applications/{app['id']}")
+    assert code == 200 and seen["result"] == "approved"  # the result returns to the citizen
+    code, docs = _curl(lab, "so-tu-phap-h1", "GET",
+                       f"http://{_ip(lab, 'app-qlvb-1')}:8080/documents?application_id={app['id']}")
+    assert code == 200 and [d["kind"] for d in docs] == ["receipt", "decision"]
+    # synchronous streaming replication: the standby in the backup DC already has it
+    out = drill._pg(lab.pids[lab.plan.node("bk-db-1")], str(data_dir(PREFIX) / "bk-db-1"),
+                    f"SELECT status, result FROM applications WHERE id = '{app['id']}';")
+    assert out.strip() == "decided|approved"
+    # the zones hold: a citizen reaches neither the one-stop office nor the database directly
+    code, _ = _curl(lab, "internet-h1", "GET", f"{motcua}/health")
+    assert code == 0
+    r = subprocess.run(["nsenter", "-t", str(lab.pids[lab.plan.node("internet-h1")]), "-n", "nc", "-z", "-w", "2",
+                        _ip(lab, "db-1"), "5432"], capture_output=True)
+    assert r.returncode != 0
+    # every service answers /health and /metrics (asked from its own host)
+    for label, url in (("web-dvc-1", "http://127.0.0.1:8000"), ("app-motcua-1", motcua),
+                       ("app-qlvb-1", f"http://{_ip(lab, 'app-qlvb-1')}:8080"),
+                       ("lgsp-1", f"http://{_ip(lab, 'lgsp-1')}:8280")):
+        code, health = _curl(lab, label, "GET", f"{url}/health")
+        assert code == 200 and health["status"] == "ok", (label, health)
+        code, metrics = _curl(lab, label, "GET", f"{url}/metrics/")
+        assert code == 200 and "egov_requests_total" in metrics, label
+    code, health = _curl(lab, "app-motcua-1", "GET", f"{motcua}/health")
+    assert health["database"] == "primary"
+
+
+def test_an_unreachable_host_or_a_broken_inventory_is_a_clear_error(province, tmp_path):
+    inv = yaml.safe_load((deploy.workdir(PREFIX) / "deployment.yml").read_text())
+    inv["all"]["children"]["egov_targets"]["hosts"]["lgsp-1"]["ansible_host"] = "198.18.53.250"  # nobody
+    bad = tmp_path / "unreachable.yml"
+    bad.write_text(yaml.safe_dump(inv))
+    with pytest.raises(deploy.DeployError, match="lgsp-1") as err:
+        deploy.run_playbook(PREFIX, (deploy.workdir(PREFIX) / "scenario.yml", bad), limit="lgsp-1", timeout_s=120)
+    assert "UNREACHABLE" in str(err.value) or "unreachable" in str(err.value)
+    broken = tmp_path / "broken.yml"
+    broken.write_text("all: {children: [oops\n")
+    with pytest.raises(deploy.DeployError, match="ansible-playbook failed"):
+        deploy.run_playbook(PREFIX, (broken,), timeout_s=120)
+
+
+def test_the_drill_with_synchronous_replication_loses_nothing_and_recovers(province):
+    lab = province
+    result = drill.run(lab.scenario, lab.plan, lab.pids, lab.dep, fail="provincial-dc", seconds=30, warmup_s=8,
+                       progress=lambda *_: None)
+    assert result.acknowledged > 20 and result.lost == 0 and result.rpo_s == 0.0
+    assert result.rto_s is not None and 0 < result.rto_s <= lab.scenario.spec.resilience.rto_target_s.value
+    assert result.detected_s < result.promoted_s < result.redirected_s <= result.rto_s
+    assert result.failed_during_outage > 0  # there was an outage, and it was measured
+
+
+def test_the_drill_verb_runs_asynchronous_replication_end_to_end_and_reports_what_it_lost(tmp_path):
+    out = tmp_path / "drill.json"
+    r = subprocess.run([str(EGOVLAB), "drill", "dongthap", "--fail", "provincial-dc", "--replication", "async",
+                        "--seconds", "24", "--prefix", "eq", "--json", str(out)], capture_output=True, text=True,
+                       timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    report = json.loads(out.read_text())["drill"]
+    assert report["replication"] == "async" and report["rto_s"] is not None
+    assert report["lost"] >= 0 and report["acknowledged"] > 10
+    assert report["prediction"]["strategy"] == "hot/async" and report["prediction"]["rpo"]["mean"] > 0
+    assert "RTO" in r.stdout and "simulation predicts" in r.stdout
+    assert cleanup.leftovers("eq") == {"bridges": [], "links": [], "processes": []}
+    assert not data_dir("eq").exists()
+
+
+def test_the_drill_refuses_what_it_cannot_run_before_bringing_anything_up():
+    r = subprocess.run([str(EGOVLAB), "drill", str(SCENARIOS / "mini.yml"), "--fail", "dc", "--prefix", "er"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "provincial-dc and a backup-dc" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([str(EGOVLAB), "drill", "dongthap", "--fail", "nowhere", "--prefix", "er"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "unknown site 'nowhere'" in r.stderr
+    r = subprocess.run([str(EGOVLAB), "deploy", "--prefix", "er"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "no lab" in r.stderr
+    assert cleanup.leftovers("er") == {"bridges": [], "links": [], "processes": []}
+    assert shutil.which("ansible-playbook") or Path(EGOVLAB).with_name("ansible-playbook").exists()
