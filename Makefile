@@ -37,6 +37,7 @@ bench: setup
 	.venv/bin/python benchmarks/sdn_compile.py
 	.venv/bin/python benchmarks/sdn_failover.py
 	.venv/bin/python benchmarks/services.py
+	.venv/bin/python benchmarks/vm_tier.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache .hypothesis

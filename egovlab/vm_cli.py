@@ -45,3 +45,15 @@ def vm_test(timeout_s: float, accel: str | None, out: str, pytest_args: tuple[st
     for key, value in res.figures.items():
         console.print(f"  {key}: {value}")
     sys.exit(res.exit_code)
+
+
+@vm.command("box")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="out/egovlab.box", show_default=True)
+def vm_box(output: str) -> None:
+    """A Vagrant box (libvirt) from the image: `vagrant box add egovlab out/egovlab.box`."""
+    from egovlab.vm import box, image
+
+    img = image.build(progress=console.print)
+    path = box.build_box(img, Path(output))
+    console.print(f"wrote {path}; then: vagrant box add --force egovlab {path} && "
+                  f"EGOVLAB_BOX=egovlab vagrant up --provider=libvirt")

@@ -16,6 +16,7 @@ PACKAGES=(
   openvswitch-testcontroller                                       # an external OpenFlow controller in tests
   postgresql nginx-light openssh-server openssh-client supervisor  # the services on the emulated hosts
   netcat-openbsd iputils-arping openssl                            # SSH via the bastions, address takeover, TLS
+  debootstrap e2fsprogs qemu-system-x86 qemu-utils                 # the full-kernel VM tier
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }

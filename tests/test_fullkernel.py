@@ -63,7 +63,7 @@ def test_the_wan_delays_are_emulated_and_the_kernel_datapath_is_used():
         expected = expected_rtt_ms(lab.plan, "town-h1", "web-1")
         assert expected == 50.0  # town->core-1 20 ms, core-1->dc 5 ms, each way
         assert abs(measured - expected) <= 0.1 * expected, (measured, expected)
-        _record(datapath="kernel", rtt_ms=measured, expected_rtt_ms=expected)
+        _record(datapath="kernel", rtt_ms=measured, expected_rtt_ms=expected, up_s=round(lab.timings["up_s"], 2))
 
 
 def test_a_cut_uplink_fails_over_with_the_delay_present():

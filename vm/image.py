@@ -24,10 +24,11 @@ CACHE = Path(os.environ.get("EGOVLAB_VM_CACHE", "/var/cache/egovlab/vm"))
 SUITE, MIRROR = "bookworm", "http://deb.debian.org/debian"
 PACKAGES = ["linux-image-amd64", "initramfs-tools", "kmod", "udev", "iproute2", "iputils-ping", "procps",
             "openvswitch-switch", "mininet", "python3", "python3-venv", "iperf3", "tcpdump", "ethtool",
-            "ca-certificates", "openssh-server", "sudo"]
+            "ca-certificates", "openssh-server", "sudo",
+            "systemd-sysv", "ifupdown", "isc-dhcp-client"]  # booted normally (the Vagrant box): systemd, DHCP
 GUEST_DIR = "/work/egovlab"  # where the guest keeps the working tree (the editable install points here)
 VENV = "/opt/egovlab/venv"
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 # PID 1 in the image only mounts the host's share and hands over to the repository's
 # vm/guest-init.sh, so changing what the guest does never rebuilds the image.
 BOOT_STUB = """#!/bin/sh
@@ -79,6 +80,24 @@ def cached(key: str | None = None) -> Image | None:
     if not (d / "done").exists():
         return None
     return Image(d, d / "disk.img", d / "vmlinuz", d / "initrd.img", d.name)
+
+
+def _vagrant_user(rootfs: Path) -> None:
+    """What a Vagrant box needs when booted normally: the `vagrant` user with passwordless sudo
+    and Vagrant's well-known insecure key (Vagrant replaces it on first `vagrant up`), DHCP on
+    the first NIC. The test runner's boot never uses any of it (no network device, its own init)."""
+    keys = sorted(Path("/usr/share/rubygems-integration/all/gems").glob("vagrant-*/keys/vagrant.pub"))
+    _run(["chroot", str(rootfs), "useradd", "-m", "-s", "/bin/bash", "vagrant"], "useradd vagrant")
+    (rootfs / "etc" / "sudoers.d" / "vagrant").write_text("vagrant ALL=(ALL) NOPASSWD: ALL\n")
+    os.chmod(rootfs / "etc" / "sudoers.d" / "vagrant", 0o440)
+    ssh = rootfs / "home" / "vagrant" / ".ssh"
+    ssh.mkdir(mode=0o700)
+    if keys:
+        (ssh / "authorized_keys").write_text(keys[-1].read_text())
+        os.chmod(ssh / "authorized_keys", 0o600)
+    _run(["chroot", str(rootfs), "chown", "-R", "vagrant:vagrant", "/home/vagrant/.ssh"], "chown")
+    (rootfs / "etc" / "network" / "interfaces").write_text(
+        "auto lo\niface lo inet loopback\nallow-hotplug eth0\niface eth0 inet dhcp\n")
 
 
 def _mounts_under(path: Path) -> list[str]:
@@ -139,6 +158,7 @@ def build(progress=print) -> Image:
         (rootfs / "opt" / "egovlab" / "init").write_text(BOOT_STUB)
         os.chmod(rootfs / "opt" / "egovlab" / "init", 0o755)
         (rootfs / "etc" / "hostname").write_text("egovlab-vm\n")
+        _vagrant_user(rootfs)
     finally:
         _unmount_under(rootfs)
     kernel = sorted((rootfs / "boot").glob("vmlinuz-*"))

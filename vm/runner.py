@@ -118,11 +118,14 @@ def run(image: Image, pytest_args: list[str], *, timeout_s: float = 900, out: Pa
         import json
 
         result.figures = json.loads(figures.read_text())
-    if out is not None:
+    if out is not None:  # the results move to `out`; the scratch share goes
         out.mkdir(parents=True, exist_ok=True)
         for f in results.iterdir():
             if f.is_file():
                 shutil.copy(f, out / f.name)
+        shutil.rmtree(results, ignore_errors=True)
+        result.log, result.results = out / log.name, out
+        result.junit = out / "junit.xml" if result.junit else None
     return result
 
 
