@@ -88,6 +88,9 @@ def main() -> None:
                                  "programmed_after_lab_built_s": round(programmed - started, 2),
                                  "controller_start_to_all_programmed_s": round(programmed - t0, 2),
                                  "rules": status["rules"], "groups": status["groups"]}
+        time.sleep(10)  # ovs-vswitchd is still digesting 70,000 flow mods after the last barrier
+        sdn = cut_series(lab, links, args.cuts)
+        # then a restart on the running lab: the switches reconnect with Open vSwitch's backoff
         os.killpg(ctl.pid, signal.SIGKILL)
         ctl.wait()
         restarted = time.time()
@@ -96,7 +99,6 @@ def main() -> None:
                                 log="/tmp/egovlab-eb-controller.log")
         launcher.wait_programmed(prefix, len(plan.switches), since=restarted)
         result["restart"] = {"controller_start_to_all_programmed_s": round(time.monotonic() - t1, 2)}
-        sdn = cut_series(lab, links, args.cuts)
         lab.stop()
         os.killpg(ctl.pid, signal.SIGKILL)
         ctl = None
@@ -104,6 +106,7 @@ def main() -> None:
 
         lab = Lab(sc, plan)  # the baseline: the same network, standalone learning switches + RSTP
         lab.start()
+        time.sleep(10)
         base = cut_series(lab, links, args.cuts)
         lab.stop()
         result["learning_switch_rstp"] = {**summary(base), "series": base}

@@ -39,7 +39,6 @@ class EgovlabController(app_manager.OSKenApp):
         self.programs = compiler.compile_network(sc, self.plan)
         self.neighbours = compiler.neighbour_table(self.plan)
         self.datapaths: dict[int, object] = {}
-        self.port_names: dict[int, dict[int, str]] = {}
         self.stats = {"installs": 0, "recomputes": 0, "failovers": 0, "takeovers": 0, "arp_answers": 0,
                       "nd_answers": 0}
         self.takeovers: dict[str, str] = {}  # host -> the standby that took over its address
