@@ -24,8 +24,14 @@ def img():
 
 @pytest.fixture(autouse=True)
 def no_vm_left():
+    import glob
+    import tempfile
+
+    before = set(glob.glob(f"{tempfile.gettempdir()}/egovlab-vm-*"))
     yield
     assert runner.leftovers() == []
+    for kept in set(glob.glob(f"{tempfile.gettempdir()}/egovlab-vm-*")) - before:  # a failed run's console
+        shutil.rmtree(kept, ignore_errors=True)
 
 
 def test_the_failover_suite_runs_inside_the_vm_with_netem_and_the_kernel_datapath(img, tmp_path):

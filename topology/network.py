@@ -107,7 +107,7 @@ class Lab:
         if wanted and not self.env.netem:
             self.warnings.append(
                 f"this kernel has no netem: the delay/loss of {len(wanted)} link(s) in the scenario are NOT "
-                f"emulated here; bandwidth limits (HTB) are. Use the full-kernel VM for WAN delay.")
+                f"emulated here; bandwidth limits (TBF) are. The full-kernel VM (egovlab vm test) has netem.")
 
     def _build(self) -> None:
         setLogLevel(os.environ.get("EGOVLAB_MININET_LOG", "error"))
