@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -44,39 +43,10 @@ def submit(prefix_ns: list[str], url: str, ca: str) -> str:
     return json.loads(r.stdout)["id"]
 
 
-class Lab:
-    """The province under the controller; removed on exit whatever happens."""
+def ns(lab, label: str) -> list[str]:
+    from egovlab.topology import netns
 
-    def __init__(self, prefix: str):
-        self.prefix = prefix
-
-    def __enter__(self):
-        from egovlab.inventory import loader
-        from egovlab.sdn import launcher
-        from egovlab.topology import cleanup
-        from egovlab.topology.model import emulation_plan
-        from egovlab.topology.network import Lab as Emulation
-
-        cleanup.remove_lab(self.prefix)
-        self.sc = loader.load("dongthap")
-        self.plan = emulation_plan(self.sc, prefix=self.prefix)
-        self.ctl, port = launcher.start("dongthap", prefix=self.prefix, hosts_per_site=None)
-        self.lab = Emulation(self.sc, self.plan, controller=("127.0.0.1", port))
-        self.lab.start()
-        launcher.wait_programmed(self.prefix, len(self.plan.switches))
-        self.pids = {n: self.lab.net[n].pid for n in [*self.plan.hosts, *self.plan.switches]}
-        return self
-
-    def __exit__(self, *exc):
-        from egovlab.topology import cleanup
-
-        self.lab.stop()
-        if self.ctl.poll() is None:
-            os.killpg(self.ctl.pid, signal.SIGKILL)
-        cleanup.remove_lab(self.prefix)
-
-    def ns(self, label: str) -> list[str]:
-        return ["nsenter", "-t", str(self.pids[self.plan.node(label)]), "-n", "--"]
+    return netns.command(lab.pid(label))
 
 
 def loopback_stack(tmp: Path, concurrency: int, seconds: float) -> dict:
@@ -158,6 +128,7 @@ def _postgres_ids() -> tuple[int, int]:
 
 
 def main() -> None:
+    from egovlab.sdn.launcher import controlled_lab
     from egovlab.services import deploy, drill
 
     ap = argparse.ArgumentParser()
@@ -168,9 +139,10 @@ def main() -> None:
     result: dict = {"benchmark": "services", "scenario": "dongthap", "concurrency": args.concurrency}
     rtos, provisioning = [], []
     for run in range(args.runs):
-        with Lab("eb") as lab:
+        with controlled_lab("dongthap", "eb") as lab:
+            pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
             t0 = time.monotonic()
-            dep, recap = deploy.deploy(lab.sc, lab.plan, lab.pids, replication="sync", progress=lambda *_: None)
+            dep, recap = deploy.deploy(lab.scenario, lab.plan, pids, replication="sync", progress=lambda *_: None)
             provisioning.append({"first_s": round(time.monotonic() - t0, 1), "ansible_s": round(recap.seconds, 1),
                                  "changed": recap.changed})
             if run == 0:
@@ -179,10 +151,10 @@ def main() -> None:
                 result["second_run"] = {"ansible_s": round(again.seconds, 1), "changed": again.changed}
                 ca = str(deploy.workdir("eb") / "ca.crt")
                 url = f"https://{dep.service_address}"
-                app_id = submit(lab.ns("internet-h1"), url, ca)
-                result["emulated"] = throughput(lab.ns("internet-h1"), f"{url}/api/applications/{app_id}", ca,
+                app_id = submit(ns(lab, "internet-h1"), url, ca)
+                result["emulated"] = throughput(ns(lab, "internet-h1"), f"{url}/api/applications/{app_id}", ca,
                                                 args.concurrency, args.seconds)
-            res = drill.run(lab.sc, lab.plan, lab.pids, dep, fail="provincial-dc", seconds=20, warmup_s=6,
+            res = drill.run(lab.scenario, lab.plan, pids, dep, fail="provincial-dc", seconds=20, warmup_s=6,
                             progress=lambda *_: None)
             rtos.append({"rto_s": res.rto_s, "detected_s": res.detected_s, "promoted_s": res.promoted_s,
                          "redirected_s": res.redirected_s, "lost": res.lost, "acknowledged": res.acknowledged})

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import sys
 import tempfile
 import time
@@ -23,32 +21,15 @@ sys.path.insert(0, str(ROOT))
 
 def host_run() -> dict:
     """tests/scenarios/wan.yml on this host: bring-up under the controller, then the same cut."""
-    from egovlab.inventory import loader
-    from egovlab.sdn import launcher
-    from egovlab.topology import cleanup, probes
-    from egovlab.topology.model import emulation_plan
-    from egovlab.topology.network import Lab
+    from egovlab.sdn.launcher import controlled_lab
+    from egovlab.topology import probes
 
-    prefix, scenario = "ev", str(ROOT / "tests" / "scenarios" / "wan.yml")
-    cleanup.remove_lab(prefix)
-    sc = loader.load(scenario)
-    plan = emulation_plan(sc, prefix=prefix)
-    ctl, port = launcher.start(scenario, prefix=prefix, hosts_per_site=None)
-    try:
-        lab = Lab(sc, plan, controller=("127.0.0.1", port))
-        lab.start()
-        launcher.wait_programmed(prefix, len(plan.switches))
-        pids = {n: lab.net[n].pid for n in [*plan.hosts, *plan.switches]}
-        res = probes.failover_probe(plan, pids, "town--core-1", "town-h1", "web-1", port=5000, seconds=4.0,
+    with controlled_lab(ROOT / "tests" / "scenarios" / "wan.yml", "ev") as lab:
+        pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+        res = probes.failover_probe(lab.plan, pids, "town--core-1", "town-h1", "web-1", port=5000, seconds=4.0,
                                     cut_after=1.5, restore=False)
-        out = {"up_s": round(lab.timings["up_s"], 2), "outage_ms": res.outage_ms, "lost": res.lost, "sent": res.sent,
-               "datapath": lab.env.datapath, "netem": lab.env.netem}
-        lab.stop()
-        return out
-    finally:
-        if ctl.poll() is None:
-            os.killpg(ctl.pid, signal.SIGKILL)
-        cleanup.remove_lab(prefix)
+        return {"up_s": round(lab.timings["up_s"], 2), "outage_ms": res.outage_ms, "lost": res.lost,
+                "sent": res.sent, "datapath": lab.env.datapath, "netem": lab.env.netem}
 
 
 def main() -> None:

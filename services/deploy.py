@@ -19,9 +19,9 @@ from pathlib import Path
 
 import yaml
 
-from egovlab.inventory.errors import EgovlabError
 from egovlab.inventory.export import ansible_inventory_yaml
 from egovlab.inventory.scenario import Scenario
+from egovlab.topology import netns
 from egovlab.topology.model import EmulationPlan
 from egovlab.topology.state import LabError, data_dir, state_dir
 
@@ -100,10 +100,6 @@ def prepare(prefix: str) -> Path:
     return d
 
 
-def _nsenter(pid: int) -> list[str]:
-    return ["nsenter", "-t", str(pid), "-n", "--"]
-
-
 def start_sshd(prefix: str, pid: int, label: str, mgmt_ip: str) -> None:
     """The server's sshd on its management address, with a first-boot configuration that the
     base role then hardens."""
@@ -119,7 +115,7 @@ def start_sshd(prefix: str, pid: int, label: str, mgmt_ip: str) -> None:
     if _alive(host / "run" / "sshd.pid"):
         return
     Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
-    r = _run([*_nsenter(pid), "/usr/sbin/sshd", "-f", str(conf)])
+    r = _run([*netns.command(pid), "/usr/sbin/sshd", "-f", str(conf)])
     if r.returncode:
         raise LabError(f"sshd on {label} did not start: {r.stderr.strip()}")
 
@@ -129,7 +125,7 @@ def wait_port(pid: int, addr: str, port: int, timeout_s: float = 30) -> None:
     code = (f"import socket,time,sys\nend=time.time()+{timeout_s}\n"
             f"while time.time()<end:\n try:\n  socket.create_connection(('{addr}',{port}),1).close();sys.exit(0)\n"
             " except OSError:\n  time.sleep(0.2)\nsys.exit(1)\n")
-    if _run([*_nsenter(pid), sys.executable, "-c", code]).returncode:
+    if _run([*netns.command(pid), sys.executable, "-c", code]).returncode:
         raise LabError(f"{addr}:{port} did not answer within {timeout_s:.0f} s")
 
 
@@ -151,7 +147,7 @@ def start_ngsp(prefix: str, pid: int, addr: str, port: int) -> None:
         pass
     _tls_cert(d, d, "ngsp", [addr])
     log = open(data_dir(prefix) / "ngsp.log", "w")
-    subprocess.Popen([*_nsenter(pid), sys.executable, "-m", "egovlab.services", "ngsp", "--host", addr,
+    subprocess.Popen([*netns.command(pid), sys.executable, "-m", "egovlab.services", "ngsp", "--host", addr,
                              "--port", str(port), "--tls-cert", str(d / "ngsp.crt"), "--tls-key", str(d / "ngsp.key"),
                              f"egovlab-lab={prefix}"], stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)

@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass
 
 from egovlab.inventory.scenario import Scenario
-from egovlab.topology import faults
+from egovlab.topology import faults, netns
 from egovlab.topology.model import EmulationPlan
 from egovlab.topology.state import LabError, data_dir
 
 from .deploy import workdir
-from .placement import Deployment
+from .placement import Deployment, host
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 
@@ -51,16 +51,8 @@ def analyse(attempts: list, fail_time: float, present: set[str]) -> dict:
             "lost": len(lost), "rpo_s": round(max(0.0, fail_time - min(a[1] for a in lost)), 3) if lost else 0.0}
 
 
-def _ns(pid: int) -> list[str]:
-    return ["nsenter", "-t", str(pid), "-n", "--"]
-
-
-def _host(plan: EmulationPlan, label: str):
-    return plan.hosts[plan.node(label)]
-
-
 def _pg(pid: int, root: str, sql: str) -> str:
-    r = subprocess.run([*_ns(pid), "runuser", "-u", "postgres", "--", f"{PG_BIN}/psql", "-h", f"{root}/pg/run",
+    r = subprocess.run([*netns.command(pid), "runuser", "-u", "postgres", "--", f"{PG_BIN}/psql", "-h", f"{root}/pg/run",
                         "-d", "egov", "-tAq", "-v", "ON_ERROR_STOP=1"], input=sql, capture_output=True, text=True,
                        timeout=30)
     if r.returncode:
@@ -97,32 +89,32 @@ def run(sc: Scenario, plan: EmulationPlan, pids: dict[str, int], dep: Deployment
         raise LabError("the drill needs two Internet hosts (a citizen and the health monitor)")
     citizen, monitor = citizens[0], citizens[1]
     url = f"https://{dep.service_address}"
-    load = subprocess.Popen([*_ns(pids[citizen.name]), sys.executable, "-m", "egovlab.services.loadgen",
+    load = subprocess.Popen([*netns.command(pids[citizen.name]), sys.executable, "-m", "egovlab.services.loadgen",
                              json.dumps({"url": f"{url}/api/applications", "ca": ca, "rate": rate,
                                          "seconds": seconds}), f"egovlab-lab={prefix}"],
                             stdout=subprocess.PIPE, text=True)
     try:
         time.sleep(warmup_s)
-        watch = subprocess.Popen([*_ns(pids[monitor.name]), sys.executable, "-c", MONITOR, f"{url}/health", ca,
+        watch = subprocess.Popen([*netns.command(pids[monitor.name]), sys.executable, "-c", MONITOR, f"{url}/health", ca,
                                   str(detect_interval_s), str(detect_misses), f"egovlab-lab={prefix}"],
                                  stdout=subprocess.PIPE, text=True)
         record = faults.inject(plan, "dc-down", fail)
         progress(f"{record.iso} dc-down {fail}: {len(record.interfaces)} interfaces")
         detected = float(watch.communicate(timeout=120)[0].strip())
         progress(f"failure detected after {detected - record.time:.1f} s ({detect_misses} missed health checks)")
-        standby_db = _host(plan, dep.standby.servers["csdl"])
+        standby_db = host(plan, dep.standby.servers["csdl"])
         root = str(data_dir(prefix) / standby_db.label)
-        r = subprocess.run([*_ns(pids[standby_db.name]), "runuser", "-u", "postgres", "--", f"{PG_BIN}/pg_ctl",
+        r = subprocess.run([*netns.command(pids[standby_db.name]), "runuser", "-u", "postgres", "--", f"{PG_BIN}/pg_ctl",
                             "promote", "-w", "-t", "60", "-D", f"{root}/pg/data"], capture_output=True, text=True)
         if r.returncode:
             raise LabError(f"promoting {standby_db.label} failed: {r.stderr.strip() or r.stdout.strip()}")
         promoted = time.time()
         progress(f"{standby_db.label} promoted after {promoted - record.time:.1f} s")
-        web = _host(plan, dep.standby.servers["cong-dvc"])
+        web = host(plan, dep.standby.servers["cong-dvc"])
         intf = f"{web.name}-eth0"
         for cmd in (["ip", "addr", "replace", f"{dep.service_address}/32", "dev", intf],
                     ["arping", "-q", "-U", "-c", "1", "-w", "1", "-I", intf, dep.service_address]):
-            r = subprocess.run([*_ns(pids[web.name]), *cmd], capture_output=True, text=True)
+            r = subprocess.run([*netns.command(pids[web.name]), *cmd], capture_output=True, text=True)
             if r.returncode and cmd[0] == "ip":
                 raise LabError(f"address takeover on {web.label} failed: {r.stderr.strip()}")
         redirected = time.time()

@@ -81,24 +81,24 @@ def plan_deployment(sc: Scenario, plan: EmulationPlan, replication: str | None =
     return Deployment(p, s, ngsp, mode, str(web.ipv4.ip))
 
 
-def _host(plan: EmulationPlan, label: str) -> HostNode:
+def host(plan: EmulationPlan, label: str) -> HostNode:
     return plan.hosts[plan.node(label)]
 
 
 def inventory(sc: Scenario, plan: EmulationPlan, dep: Deployment, *, root: str, ssh_dir: str, ca_dir: str,
               python: str, schema: str, bastion_pids: dict[str, int]) -> dict:
     """The deployment layer of the Ansible inventory (used beside the scenario's exported one)."""
-    ip = lambda label: str(_host(plan, label).ipv4.ip)  # noqa: E731
+    ip = lambda label: str(host(plan, label).ipv4.ip)  # noqa: E731
     hosts: dict[str, dict] = {}
     groups: dict[str, list[str]] = {"postgresql_primary": [], "postgresql_standby": [], "egov_apps": [], "portal": []}
-    internal_nets = sorted({str(netaddr.IPNetwork(str(_host(plan, site.servers[t]).ipv4)).cidr)
+    internal_nets = sorted({str(netaddr.IPNetwork(str(host(plan, site.servers[t]).ipv4)).cidr)
                             for site in (dep.primary, dep.standby) for t in ("mot-cua", "qlvb")})
     db = {dep.primary.dc: dep.primary.servers["csdl"], dep.standby.dc: dep.standby.servers["csdl"]}
     for site, role in ((dep.primary, "primary"), (dep.standby, "standby")):
         pid = bastion_pids[site.bastion]
         other = dep.standby if role == "primary" else dep.primary
         for tier, label in site.servers.items():
-            h = _host(plan, label)
+            h = host(plan, label)
             v: dict = {
                 "ansible_host": str(h.mgmt_ipv4.ip),
                 "ansible_ssh_common_args": f"-o ProxyCommand='nsenter -t {pid} -n nc %h %p' "

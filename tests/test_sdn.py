@@ -10,10 +10,8 @@ import time
 
 import pytest
 
-from egovlab.inventory import loader
 from egovlab.sdn import compiler, launcher
 from egovlab.topology import cleanup
-from egovlab.topology.model import emulation_plan
 
 from .conftest import EGOVLAB, SCENARIOS
 
@@ -46,24 +44,9 @@ def test_the_full_province_under_the_controller_matches_the_intended_policy_exac
 
 @contextlib.contextmanager
 def controlled_lab(scenario, prefix: str):
-    """A lab under egovlab's controller, both removed afterwards whatever happens."""
-    from egovlab.topology.network import Lab
-
-    cleanup.remove_lab(prefix)
-    sc = loader.load(scenario)
-    plan = emulation_plan(sc, prefix=prefix)
-    ctl, port = launcher.start(str(scenario), prefix=prefix, hosts_per_site=None)
-    lab = Lab(sc, plan, controller=("127.0.0.1", port))
-    lab.ctl, lab.port = ctl, port
-    try:
-        lab.start()
-        launcher.wait_programmed(prefix, len(plan.switches), timeout_s=60)
+    """A lab under egovlab's controller, both removed afterwards whatever happens, and nothing left."""
+    with launcher.controlled_lab(scenario, prefix, timeout_s=60) as lab:
         yield lab
-    finally:
-        lab.stop()
-        if lab.ctl.poll() is None:
-            os.killpg(lab.ctl.pid, signal.SIGKILL)
-        cleanup.remove_lab(prefix)
     assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": []}
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from egovlab.services import deploy, drill, placement
+from egovlab.services import deploy, drill
 from egovlab.topology import cleanup
 from egovlab.topology.state import data_dir
 

@@ -35,3 +35,8 @@ def inside(pid: int) -> Iterator[None]:
     finally:
         os.close(target)
         os.close(home)
+
+
+def command(pid: int) -> list[str]:
+    """The prefix that runs a program inside the network namespace of process `pid`."""
+    return ["nsenter", "-t", str(pid), "-n", "--"]
