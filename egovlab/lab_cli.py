@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict
@@ -17,16 +15,18 @@ from rich.table import Table
 
 from egovlab.inventory import loader
 from egovlab.inventory.errors import EgovlabError
-from egovlab.topology import cleanup, faults, probes
+from egovlab import operations
+from egovlab.topology import faults, probes
 from egovlab.topology.model import DEFAULT_PREFIX, emulation_plan
-from egovlab.topology.state import LabError, read_state, remove_state, state_dir
+from egovlab.topology.state import read_state, state_dir
 
 from .cli import SCENARIO, cli, console, write_file
 
 def _check_prefix(ctx, param, value: str) -> str:
-    if not re.fullmatch(r"[a-z]{2,4}", value):
-        raise click.BadParameter("2 to 4 lower-case letters (node names are PREFIXs1, PREFIXh1, ...)")
-    return value
+    try:
+        return operations.check_prefix(value)
+    except EgovlabError:
+        raise click.BadParameter("2 to 4 lower-case letters (node names are PREFIXs1, PREFIXh1, ...)") from None
 
 
 PREFIX = click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, callback=_check_prefix,
@@ -35,17 +35,6 @@ HOSTS = click.option("--hosts-per-site", type=click.IntRange(min=0), default=Non
                      help="Cap representative hosts per site (default: the scenario's).")
 CONTROLLER = click.option("--controller", metavar="HOST:PORT", default=None,
                           help="Run the switches fail-secure under this OpenFlow controller (default: standalone).")
-
-
-def _controller(value: str | None) -> tuple[str, int] | None:
-    if value is None:
-        return None
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise EgovlabError(f"--controller: expected HOST:PORT, got '{value}'")
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise EgovlabError("--controller: the lab's controller must be on this machine (127.0.0.1)")
-    return ("127.0.0.1" if host == "localhost" else host, int(port))
 
 
 SDN = click.option("--sdn/--standalone", default=True, show_default=True,
@@ -65,13 +54,15 @@ def _make_lab(file: str, prefix: str, hosts_per_site: int | None, controller: st
 
     sc = loader.load(file)
     plan = emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site)
-    target = _controller(controller)
+    target = operations.parse_controller(controller)
+    process = None
     if sdn and target is None:
-        target = ("127.0.0.1", _start_controller(sc, prefix, hosts_per_site))
-    return Lab(sc, plan, controller=target, hosts_per_site=hosts_per_site)
+        process, port = _start_controller(sc, prefix, hosts_per_site)
+        target = ("127.0.0.1", port)
+    return Lab(sc, plan, controller=target, hosts_per_site=hosts_per_site, controller_process=process)
 
 
-def _start_controller(sc, prefix: str, hosts_per_site: int | None) -> int:
+def _start_controller(sc, prefix: str, hosts_per_site: int | None):
     from egovlab.sdn import launcher
 
     log = f"/tmp/egovlab-{prefix}-controller.log"
@@ -79,7 +70,7 @@ def _start_controller(sc, prefix: str, hosts_per_site: int | None) -> int:
     proc, port = launcher.start(source, prefix=prefix, hosts_per_site=hosts_per_site, log=log)
     console.print(f"controller (os-ken) listening on 127.0.0.1:{port} (pid {proc.pid}, log {log}); metrics URL "
                   f"in {state_dir(prefix) / 'controller.json'}")
-    return port
+    return proc, port
 
 
 def _bring_up(lab) -> None:
@@ -104,15 +95,6 @@ def _bring_up(lab) -> None:
     console.print(f"[green]up[/green] in {t['up_s']:.1f} s (build {t['build_s']:.1f} s, switches "
                   f"{t['switches_s']:.1f} s, addresses {t['addresses_s']:.1f} s"
                   + (f", RSTP {t['rstp_s']:.1f} s" if "rstp_s" in t else "") + ")")
-
-
-def _running_lab(prefix: str):
-    state = read_state(prefix)
-    if state is None:
-        raise EgovlabError(f"no lab with prefix '{prefix}' is up (egovlab up FILE)")
-    sc = loader.load(state["source"])
-    plan = emulation_plan(sc, prefix=prefix, hosts_per_site=state.get("hosts_per_site"))
-    return state, sc, plan
 
 
 @cli.command()
@@ -152,8 +134,9 @@ def up(file: str, prefix: str, hosts_per_site: int | None, controller: str | Non
 
 
 def _tear_down(lab) -> None:
-    if lab.owns_prefix:
-        removed = lab.stop()
+    owned = lab.owns_prefix
+    removed = lab.stop()
+    if owned:
         console.print(f"[green]down[/green] in {lab.timings['down_s']:.1f} s: removed {len(removed.bridges)} "
                       f"bridges, {len(removed.links)} links, {len(removed.processes)} processes")
 
@@ -168,30 +151,8 @@ def _report_rules(lab) -> dict:
 
 
 def _detach(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, sdn: bool) -> None:
-    argv = [sys.executable, "-m", "egovlab", "up", str(Path(file).resolve()) if Path(file).exists() else file,
-            "--prefix", prefix]
-    if hosts_per_site is not None:
-        argv += ["--hosts-per-site", str(hosts_per_site)]
-    if controller:
-        argv += ["--controller", controller]
-    argv += ["--sdn" if sdn else "--standalone"]
-    log = Path(f"/tmp/egovlab-{prefix}.log")
-    with log.open("w") as out:
-        child = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 start_new_session=True)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        state = read_state(prefix)
-        # Under --sdn the lab is ready once the controller has programmed every switch.
-        programmed = not sdn or controller or "controller programmed" in log.read_text()
-        if state and state.get("pid") == child.pid and programmed:
-            console.print(f"lab '{prefix}' is up in the background (pid {child.pid}, log {log})")
-            return
-        if child.poll() is not None:
-            raise LabError(f"the lab did not come up:\n{log.read_text().strip()}")
-        time.sleep(0.2)
-    child.terminate()
-    raise LabError(f"the lab did not come up within 10 minutes (log {log})")
+    pid, log = operations.start_detached(file, prefix, hosts_per_site, controller, sdn)
+    console.print(f"lab '{prefix}' is up in the background (pid {pid}, log {log})")
 
 
 @cli.command()
@@ -222,22 +183,8 @@ def controller(file: str, prefix: str, hosts_per_site: int | None, port: int, me
 @PREFIX
 def down(prefix: str) -> None:
     """Stop the lab and remove everything it made (idempotent; safe when nothing runs)."""
-    state = read_state(prefix)
-    if state and state.get("pid") and state["pid"] != os.getpid():
-        try:
-            os.kill(state["pid"], signal.SIGTERM)
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                os.kill(state["pid"], 0)
-                time.sleep(0.2)
-        except ProcessLookupError:
-            pass
-    removed = cleanup.remove_lab(prefix)
-    remove_state(prefix)
-    left = cleanup.leftovers(prefix)
-    if any(left.values()):
-        raise LabError(f"could not remove everything: {left}")
-    what = "nothing was running" if not state and not removed else "lab removed"
+    was_up, removed = operations.stop_lab(prefix)
+    what = "lab removed" if was_up else "nothing was running"
     console.print(f"{what} (prefix '{prefix}'): {len(removed.bridges)} bridges, {len(removed.links)} links, "
                   f"{len(removed.processes)} processes cleaned up here")
 
@@ -252,8 +199,7 @@ def _fault_command(action: str, help_text: str, metavar: str):
     @click.argument("target", metavar=metavar)
     @PREFIX
     def command(target: str, prefix: str) -> None:
-        _, _, plan = _running_lab(prefix)
-        rec = faults.inject(plan, action, target)
+        rec = operations.inject_fault(prefix, action, target)
         console.print(f"{rec.iso} {action} {target}: {len(rec.interfaces)} interface(s)")
 
     return command
@@ -289,8 +235,7 @@ def fault_list(prefix: str) -> None:
 @PREFIX
 def fault_clear(prefix: str) -> None:
     """Repair everything the faults took down."""
-    _, _, plan = _running_lab(prefix)
-    console.print(f"cleared: {len(faults.clear(plan))} interface(s) back up")
+    console.print(f"cleared: {len(operations.clear_faults(prefix))} interface(s) back up")
 
 
 @cli.group()
@@ -349,7 +294,7 @@ def run_matrix(sc, plan, pids: dict[str, int], out: Path | None) -> dict:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the full results as JSON.")
 def probe_matrix(prefix: str, json_out: str | None) -> None:
     """Reachability from every site kind and zone to every service, zone and kind, against intent."""
-    state, sc, plan = _running_lab(prefix)
+    state, sc, plan = operations.running_lab(prefix)
     run_matrix(sc, plan, state["pids"], Path(json_out) if json_out else None)
 
 
@@ -366,7 +311,7 @@ def probe_matrix(prefix: str, json_out: str | None) -> None:
 def probe_failover(link: str, src: str, dst: str, ipv6: bool, interval_ms: float, seconds: float, port: int,
                    prefix: str) -> None:
     """Send timestamped packets across a path while LINK is cut; report the outage and losses."""
-    state, sc, plan = _running_lab(prefix)
+    state, sc, plan = operations.running_lab(prefix)
     for host in (src, dst):
         if host not in plan.by_label and host not in plan.hosts:
             raise EgovlabError(f"unknown host '{host}' (see `egovlab plan FILE --view hosts`)")

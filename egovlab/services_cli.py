@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from egovlab import operations
 from egovlab.inventory import loader
 from egovlab.inventory.errors import EgovlabError
 from egovlab.topology.model import emulation_plan
 
 from .cli import SCENARIO, cli, console, write_file
-from .lab_cli import HOSTS, PREFIX, _bring_up, _make_lab, _report_rules, _running_lab, _tear_down
+from .lab_cli import HOSTS, PREFIX, _bring_up, _make_lab, _report_rules, _tear_down
 
 REPLICATION = click.option("--replication", type=click.Choice(["sync", "async"]), default=None,
                            help="PostgreSQL replication to the backup DC (default: the scenario's resilience).")
@@ -40,7 +41,7 @@ def _deploy(sc, plan, pids, replication):
 @REPLICATION
 def deploy(prefix: str, replication: str | None) -> None:
     """Deploy the e-gov services onto the running lab with Ansible (idempotent: run it again)."""
-    state, sc, plan = _running_lab(prefix)
+    state, sc, plan = operations.running_lab(prefix)
     _deploy(sc, plan, state["pids"], replication)
 
 

@@ -17,6 +17,7 @@ PACKAGES=(
   postgresql nginx-light openssh-server openssh-client supervisor  # the services on the emulated hosts
   netcat-openbsd iputils-arping openssl                            # SSH via the bastions, address takeover, TLS
   debootstrap e2fsprogs qemu-system-x86 qemu-utils                 # the full-kernel VM tier
+  chromium chromium-driver prometheus                              # web view test (headless), promtool for the alerts
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }

@@ -20,3 +20,68 @@ def dongthap():
 @pytest.fixture
 def mini_text() -> str:
     return (SCENARIOS / "mini.yml").read_text()
+
+
+class ApiServer:
+    """A real `egovlab serve` on a free loopback port, with one token per role from the environment."""
+
+    def __init__(self, data_dir: Path):
+        import secrets
+        import socket
+        import subprocess
+        import time
+
+        import httpx
+
+        self.operator, self.reader = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**__import__("os").environ, "EGOVLAB_API_TOKENS": f"operator:{self.operator},read-only:{self.reader}"}
+        self.log = data_dir / "serve.log"
+        self.process = subprocess.Popen([str(EGOVLAB), "serve", "--port", str(self.port), "--data-dir", str(data_dir)],
+                                        env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"egovlab serve did not start:\n{self.log.read_text()}")
+
+    def client(self, role: str | None = "operator"):
+        import httpx
+
+        token = {"operator": self.operator, "read-only": self.reader}.get(role, role)
+        return httpx.Client(base_url=self.url, timeout=60,
+                            headers={"Authorization": f"Bearer {token}"} if token else {})
+
+    def wait_job(self, job: dict, timeout_s: float = 300) -> dict:
+        import time
+
+        with self.client() as c:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                job = c.get(f"/api/v1/jobs/{job['id']}").json()
+                if job["state"] != "running":
+                    return job
+                time.sleep(0.3)
+        raise AssertionError(f"job {job['id']} ({job['kind']}) still running after {timeout_s} s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except Exception:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory):
+    server = ApiServer(tmp_path_factory.mktemp("api"))
+    yield server
+    server.stop()

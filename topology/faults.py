@@ -133,3 +133,23 @@ def clear(plan: EmulationPlan) -> list[str]:
         with log.open("a") as f:
             f.write(json.dumps(asdict(FaultRecord(time.time(), "clear", "*", interfaces))) + "\n")
     return interfaces
+
+
+def interfaces_down(names: set[str]) -> set[str]:
+    """Which of these root-namespace interfaces are down (administratively or without carrier)."""
+    with IPRoute() as ipr:
+        state = {link.get_attr("IFLA_IFNAME"): (link["flags"] & 1 and link.get_attr("IFLA_OPERSTATE") != "DOWN")
+                 for link in ipr.get_links()}
+    return {n for n in names if not state.get(n)}
+
+
+def links_down(plan: EmulationPlan) -> dict[str, list[str]]:
+    """Scenario links with an end down on the running lab -> those interfaces."""
+    ends = {(l.scenario_link, l.intf(n)) for l in plan.links if l.scenario_link for n in (l.a, l.b)
+            if n in plan.switches}
+    down = interfaces_down({intf for _, intf in ends})
+    out: dict[str, list[str]] = {}
+    for link, intf in sorted(ends):
+        if intf in down:
+            out.setdefault(link, []).append(intf)
+    return out

@@ -58,6 +58,7 @@ class Lab:
     warnings: list[str] = field(default_factory=list)
     net: object = None
     owns_prefix: bool = False
+    controller_process: subprocess.Popen | None = None  # a controller started for this lab goes with it
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -183,6 +184,11 @@ class Lab:
     def stop(self) -> cleanup.Removed:
         """Remove what this lab made; a lab that never started touches nothing (another may run)."""
         if not self.owns_prefix:
+            # It never started (bad environment, prefix in use): only the controller made for it goes.
+            if self.controller_process is not None and self.controller_process.poll() is None:
+                self.controller_process.terminate()
+                self.controller_process.wait(timeout=30)
+                return cleanup.Removed(processes=[self.controller_process.pid])
             return cleanup.Removed()
         self.owns_prefix = False
         t0 = time.perf_counter()

@@ -1,0 +1,1 @@
+"""The lab's control plane: REST API, metrics, web view (`egovlab serve`)."""
