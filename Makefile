@@ -38,6 +38,7 @@ bench: setup
 	.venv/bin/python benchmarks/sdn_failover.py
 	.venv/bin/python benchmarks/services.py
 	.venv/bin/python benchmarks/vm_tier.py
+	.venv/bin/python benchmarks/api_status.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache .hypothesis

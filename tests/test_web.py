@@ -42,7 +42,6 @@ def test_clicking_a_link_cuts_it_turns_it_red_and_changes_the_matrix(api_server,
 
     prefix = "ew"
     cleanup.remove_lab(prefix)
-    district_to_portal = 'td[data-reached]'
     try:
         with api_server.client() as c:
             c.post("/api/v1/scenarios", json={"name": "mini", "yaml": (SCENARIOS / "mini.yml").read_text()})

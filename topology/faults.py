@@ -19,6 +19,7 @@ from egovlab.inventory.errors import EgovlabError
 from .model import EmulationPlan
 from .state import state_dir
 
+SYSFS_NET = "/sys/class/net"
 ACTIONS = ("link-down", "link-up", "switch-down", "switch-up", "isolate", "restore", "dc-down", "dc-up")
 
 
@@ -136,11 +137,21 @@ def clear(plan: EmulationPlan) -> list[str]:
 
 
 def interfaces_down(names: set[str]) -> set[str]:
-    """Which of these root-namespace interfaces are down (administratively or without carrier)."""
-    with IPRoute() as ipr:
-        state = {link.get_attr("IFLA_IFNAME"): (link["flags"] & 1 and link.get_attr("IFLA_OPERSTATE") != "DOWN")
-                 for link in ipr.get_links()}
-    return {n for n in names if not state.get(n)}
+    """Which of these root-namespace interfaces are down (administratively or without carrier).
+
+    Read from sysfs, interface by interface: a netlink dump of every link parses about a
+    thousand interfaces for the province (0.35 s with pyroute2); this reads only those asked.
+    An administratively downed veth, or one whose peer is down, is not "up" in operstate.
+    """
+    down = set()
+    for name in names:
+        try:
+            with open(f"{SYSFS_NET}/{name}/operstate") as f:
+                if f.read().strip() not in ("up", "unknown"):
+                    down.add(name)
+        except OSError:  # gone: as good as down
+            down.add(name)
+    return down
 
 
 def links_down(plan: EmulationPlan) -> dict[str, list[str]]:

@@ -8,6 +8,7 @@ run the CLI verb itself (`jobs.py`); faults and status call the same functions a
 
 import asyncio
 import json
+import threading
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -75,11 +76,39 @@ class DrillRequest(BaseModel):
     hosts_per_site: int | None = Field(default=None, ge=0, le=50)
 
 
+class StatusCache:
+    """A lab's status, computed at most once per TTL however many clients ask (it reads a few
+    hundred interfaces' state from sysfs); what this server changes forgets it at once."""
+
+    TTL_S = 0.25
+
+    def __init__(self):
+        self.values: dict[str, tuple[float, dict]] = {}
+        self.locks: dict[str, threading.Lock] = {}
+        self.generation = 0  # a value computed across a forget() is not kept
+
+    def get(self, prefix: str, compute) -> dict:
+        with self.locks.setdefault(prefix, threading.Lock()):
+            hit = self.values.get(prefix)
+            if hit and time.monotonic() - hit[0] < self.TTL_S:
+                return hit[1]
+            generation = self.generation
+            value = compute()
+            if generation == self.generation:
+                self.values[prefix] = (time.monotonic(), value)
+            return value
+
+    def forget(self, prefix: str | None) -> None:
+        self.generation += 1
+        self.values.pop(prefix, None)
+
+
 # -- the app -------------------------------------------------------------------------------
 
 def create_app(tokens: Tokens, data_dir: Path) -> FastAPI:
     store = ScenarioStore(data_dir / "scenarios")
-    runner = JobRunner(data_dir / "jobs", on_finish=lambda job: None)
+    statuses = StatusCache()
+    runner = JobRunner(data_dir / "jobs", on_finish=lambda job: statuses.forget(job.prefix))
     registry = CollectorRegistry()
     registry.register(ControlPlaneCollector(runner))
 
@@ -151,6 +180,9 @@ def create_app(tokens: Tokens, data_dir: Path) -> FastAPI:
         return job
 
     def lab_status(prefix: str) -> dict:
+        return statuses.get(prefix, lambda: read_lab_status(prefix))
+
+    def read_lab_status(prefix: str) -> dict:
         state = lab_or_404(prefix)
         _, sc, plan = operations.running_lab(prefix)
         controller = _controller_status(prefix)
@@ -221,6 +253,7 @@ def create_app(tokens: Tokens, data_dir: Path) -> FastAPI:
         verb = ["up", source, "--detach", "--prefix", prefix, "--sdn" if body.sdn else "--standalone"]
         if body.hosts_per_site is not None:
             verb += ["--hosts-per-site", str(body.hosts_per_site)]
+        statuses.forget(prefix)
         return runner.submit("lab-up", verb, prefix=prefix, params=body.model_dump(),
                              after=lambda job: {"prefix": prefix, "state": read_state(prefix)}).view()
 
@@ -229,7 +262,9 @@ def create_app(tokens: Tokens, data_dir: Path) -> FastAPI:
     def lab_down(prefix: Prefix) -> dict:
         if read_state(prefix) is None:  # a lab whose process died leaves its state: down removes it
             raise HTTPException(404, f"no lab with prefix '{prefix}' is up")
-        return runner.submit("lab-down", ["down", "--prefix", prefix], prefix=prefix).view()
+        job = runner.submit("lab-down", ["down", "--prefix", prefix], prefix=prefix)
+        statuses.forget(prefix)
+        return job.view()
 
     @app.get("/api/v1/labs/{prefix}/topology", tags=["labs"], dependencies=reader)
     def lab_topology(prefix: Prefix) -> dict:
@@ -248,18 +283,22 @@ def create_app(tokens: Tokens, data_dir: Path) -> FastAPI:
     def inject(prefix: Prefix, body: FaultRequest) -> dict:
         lab_or_404(prefix)
         rec = operations.inject_fault(prefix, body.action, body.target)
+        statuses.forget(prefix)
         return {**vars(rec), "iso": rec.iso}
 
     @app.delete("/api/v1/labs/{prefix}/faults", tags=["faults"], dependencies=writer,
                 summary="Repair everything the faults took down")
     def clear(prefix: Prefix) -> dict:
         lab_or_404(prefix)
-        return {"cleared": operations.clear_faults(prefix)}
+        cleared = operations.clear_faults(prefix)
+        statuses.forget(prefix)
+        return {"cleared": cleared}
 
     @app.post("/api/v1/labs/{prefix}/probes/matrix", tags=["probes"], dependencies=writer, status_code=202,
               summary="Probe the reachability matrix against intent (a job: `egovlab probe matrix`)")
     def probe(prefix: Prefix) -> dict:
         lab_or_404(prefix)
+        statuses.forget(prefix)
         return runner.submit("probe-matrix", ["probe", "matrix", "--prefix", prefix, "--json", "{dir}/matrix.json"],
                              prefix=prefix, result_name="matrix.json").view(with_result=False)
 
