@@ -131,17 +131,28 @@ def test_the_drill_with_synchronous_replication_loses_nothing_and_recovers(provi
     assert result.failed_during_outage > 0  # there was an outage, and it was measured
 
 
-def test_the_drill_verb_runs_asynchronous_replication_end_to_end_and_reports_what_it_lost(tmp_path):
-    out = tmp_path / "drill.json"
-    r = subprocess.run([str(EGOVLAB), "drill", "dongthap", "--fail", "provincial-dc", "--replication", "async",
-                        "--seconds", "24", "--prefix", "eq", "--json", str(out)], capture_output=True, text=True,
-                       timeout=900)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    report = json.loads(out.read_text())["drill"]
+def test_a_drill_started_through_the_api_runs_asynchronous_replication_and_reports_what_it_lost(api_server):
+    """The control API's drill job runs the `egovlab drill` verb end to end; its figures reach /metrics."""
+    with api_server.client() as c:
+        job = c.post("/api/v1/drills", json={"scenario": "dongthap", "fail": "provincial-dc", "replication": "async",
+                                             "seconds": 24, "prefix": "eq"}).json()
+        assert job["kind"] == "drill" and job["state"] == "running", job
+        assert c.post("/api/v1/drills", json={"scenario": "dongthap", "fail": "provincial-dc", "prefix": "eq"}
+                      ).status_code == 409  # one job per lab prefix
+        done = api_server.wait_job(job, timeout_s=900)
+        assert done["state"] == "succeeded", "\n".join(done["log_tail"])
+        result = c.get(f"/api/v1/drills/{job['id']}").json()["result"]
+        metrics = c.get("/metrics").text
+    report = result["drill"]
     assert report["replication"] == "async" and report["rto_s"] is not None
     assert report["lost"] >= 0 and report["acknowledged"] > 10
     assert report["prediction"]["strategy"] == "hot/async" and report["prediction"]["rpo"]["mean"] > 0
-    assert "RTO" in r.stdout and "simulation predicts" in r.stdout
+    log = "\n".join(done["log_tail"])
+    assert "RTO" in log and "simulation predicts" in log
+    labels = 'failed_dc="provincial-dc",replication="async",scenario="dongthap"'
+    assert f"egovlab_drill_rto_seconds{{{labels}}} {report['rto_s']}" in metrics
+    target = result["targets"]["rto_target_seconds"]
+    assert target and f"egovlab_drill_rto_target_seconds{{{labels}}} {float(target)}" in metrics
     assert cleanup.leftovers("eq") == {"bridges": [], "links": [], "processes": []}
     assert not data_dir("eq").exists()
 
