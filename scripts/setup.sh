@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   python3-venv python3-pip
   mininet openvswitch-switch iputils-ping iproute2 iperf3 tcpdump  # emulation
+  traceroute                                                       # NAPALM traceroute from a host
   graphviz                                                         # export graph
   vagrant                                                          # Vagrantfile validation
   openvswitch-testcontroller                                       # an external OpenFlow controller in tests
@@ -52,6 +53,18 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]] || ! .venv/bin/python -c "imp
   .venv/bin/pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -c "import egovlab.inventory" # fail loudly if the install did not work
   echo "$want" > "$stamp"
+fi
+
+# Ansible's napalm.napalm collection comes from Ansible Galaxy, which these machines cannot reach;
+# the same modules ship on PyPI as napalm-ansible (pinned in pyproject): lay them out as the
+# collection under .venv (ANSIBLE_COLLECTIONS_PATH=.venv; see ansible/napalm-lab.yml).
+collection=.venv/ansible_collections/napalm/napalm
+if [[ ! -d $collection/plugins/modules ]]; then
+  src=$(.venv/bin/python -c 'import napalm_ansible, os; print(os.path.dirname(napalm_ansible.__file__))')
+  mkdir -p "$collection/plugins" "$collection/meta"
+  cp -r "$src/modules" "$collection/plugins/modules"
+  cp -r "$src/plugins/action" "$collection/plugins/action"
+  printf 'requires_ansible: ">=2.9"\n' > "$collection/meta/runtime.yml"
 fi
 
 # Open vSwitch: the userspace datapath works without the kernel module (DESIGN.md).

@@ -39,7 +39,7 @@ class EgovlabController(app_manager.OSKenApp):
         self.programs = compiler.compile_network(sc, self.plan)
         self.neighbours = compiler.neighbour_table(self.plan)
         self.datapaths: dict[int, object] = {}
-        self.stats = {"installs": 0, "recomputes": 0, "failovers": 0, "takeovers": 0, "arp_answers": 0,
+        self.stats = {"installs": 0, "recomputes": 0, "reloads": 0, "failovers": 0, "takeovers": 0, "arp_answers": 0,
                       "nd_answers": 0}
         self.takeovers: dict[str, str] = {}  # host -> the standby that took over its address
         self._pending, self._reasons = False, []  # a scheduled recomputation, and what caused it
@@ -278,16 +278,35 @@ class EgovlabController(app_manager.OSKenApp):
         reasons, self._reasons = self._reasons, []
         why = ", ".join(reasons[:3]) + (f" and {len(reasons) - 3} more" if len(reasons) > 3 else "")
         t0 = time.perf_counter()
-        old = self.programs
-        self.programs = compiler.compile_network(self.scenario, self.plan, down=self._down_links(),
-                                                 takeovers=self.takeovers)
-        changed_rules = 0
-        for dpid, dp in self.datapaths.items():
-            changed_rules += self.update(dp, old[dpid], self.programs[dpid])
+        changed_rules = self._recompile()
         self.stats["recomputes"] += 1
         self._write_status()
         self.logger.warning("egovlab: %s: recomputed, %d rule changes sent in %.2f s", why, changed_rules,
                             time.perf_counter() - t0)
+
+    def _recompile(self) -> int:
+        old = self.programs
+        self.programs = compiler.compile_network(self.scenario, self.plan, down=self._down_links(),
+                                                 takeovers=self.takeovers)
+        return sum(self.update(dp, old[dpid], self.programs[dpid]) for dpid, dp in self.datapaths.items())
+
+    def reload(self, source: str) -> dict:
+        """A changed policy for the same network (a committed policy change, or its rollback):
+        recompile and move every switch to it without a gap, as after a port change."""
+        sc = loader.load(source)
+        plan = emulation_plan(sc, prefix=self.plan.prefix, hosts_per_site=CONFIG.get("hosts_per_site"))
+        if plan.switches != self.plan.switches or plan.hosts != self.plan.hosts or plan.links != self.plan.links:
+            raise ValueError(f"{source}: changes the network itself, not only its policy: restart the lab")
+        t0 = time.perf_counter()
+        self.scenario = sc
+        self.counter_names = compiler.counter_names(sc, self.plan)
+        changed_rules = self._recompile()
+        self.stats["reloads"] += 1
+        self._write_status()
+        seconds = time.perf_counter() - t0
+        self.logger.warning("egovlab: policy from %s: %d rule changes sent in %.2f s", source, changed_rules, seconds)
+        return {"changed_rules": changed_rules, "seconds": round(seconds, 3),
+                "rules": sum(len(p.rules) for p in self.programs.values())}
 
     def update(self, dp, old: compiler.SwitchProgram, new: compiler.SwitchProgram) -> int:
         """Move a switch from one program to the next without a gap: add and modify first,

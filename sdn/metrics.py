@@ -1,4 +1,5 @@
-"""Prometheus metrics of the controller, read from the switches' own counters.
+"""Prometheus metrics of the controller, read from the switches' own counters (and the
+controller's one control call, /reload, for policy changes).
 
 The app polls each switch (aggregate stats for its rule count, flow stats of the counting rules
 for bytes per zone pair and policy drops); this collector renders the latest figures on every
@@ -6,7 +7,15 @@ scrape, so a scrape never waits on a switch.
 """
 from __future__ import annotations
 
+import hmac
+import json
+import os
+import secrets
+
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from egovlab.inventory.errors import EgovlabError
+from egovlab.topology.state import state_dir
 
 
 class ControllerCollector:
@@ -59,6 +68,7 @@ class ControllerCollector:
                                              "local fast failover"),
                                ("recomputes", "Global recomputations (port-status changes, address takeovers)"),
                                ("takeovers", "Addresses a standby took over (gratuitous ARP)"),
+                               ("reloads", "Policy changes (and rollbacks) applied without restarting"),
                                ("installs", "Full (re-)installs of a switch's program"),
                                ("arp_answers", "ARP requests answered by the controller"),
                                ("nd_answers", "IPv6 neighbour solicitations answered by the controller")):
@@ -76,5 +86,32 @@ def serve(app, port: int) -> None:
 
     registry = CollectorRegistry()
     registry.register(ControllerCollector(app))
+    metrics_app = make_wsgi_app(registry)
+    # POST /reload {"scenario": FILE} with the secret only root can read from the lab's state:
+    # the control API commits policy changes through it (any local user can reach this port).
+    secret = secrets.token_urlsafe(24)
+    path = state_dir(app.plan.prefix) / "controller.secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret)
+
+    def wsgi(environ, start_response):
+        if environ.get("PATH_INFO") != "/reload":
+            return metrics_app(environ, start_response)
+        status, result = "200 OK", None
+        if environ.get("REQUEST_METHOD") != "POST":
+            status, result = "405 Method Not Allowed", {"error": "POST only"}
+        elif not hmac.compare_digest(environ.get("HTTP_X_EGOVLAB_SECRET", ""), secret):
+            status, result = "403 Forbidden", {"error": "wrong secret"}
+        else:
+            try:
+                body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)) or b"{}")
+                result = app.reload(body["scenario"])
+            except (EgovlabError, ValueError, KeyError, OSError) as exc:
+                status, result = "422 Unprocessable Entity", {"error": str(exc)}
+        start_response(status, [("Content-Type", "application/json")])
+        return [json.dumps(result).encode()]
+
     sock = eventlet.listen(("127.0.0.1", port))
-    hub.spawn(eventlet.wsgi.server, sock, make_wsgi_app(registry), log_output=False)
+    hub.spawn(eventlet.wsgi.server, sock, wsgi, log_output=False)

@@ -7,6 +7,7 @@ run the CLI verb itself (`jobs.py`); faults and status call the same functions a
 """
 
 import asyncio
+import ipaddress
 import json
 import threading
 import time
@@ -28,7 +29,10 @@ from egovlab.inventory.errors import EgovlabError, ScenarioError
 from egovlab.topology import faults
 from egovlab.topology.state import LabError, read_state
 
-from . import views
+from egovlab import policy_changes
+from egovlab.topology import devices as topology_devices
+
+from . import devices, views
 from .jobs import Conflict, Job, JobRunner
 from .metrics import ControlPlaneCollector, _controller_status
 from .scenarios import NotFound, ScenarioStore
@@ -103,6 +107,32 @@ class StatusCache:
         self.values.pop(prefix, None)
 
 
+class PingRequest(BaseModel):
+    destination: str = Field(min_length=1, max_length=80, description="an IP address or a device of the lab")
+    source: str = Field(default="", max_length=45)
+    ttl: int = Field(default=255, ge=1, le=255)
+    timeout: float = Field(default=2, ge=0.1, le=10)
+    size: int = Field(default=100, ge=0, le=9000)
+    count: int = Field(default=5, ge=1, le=20)
+    vrf: str = Field(default="", max_length=40, description="accepted for NAPALM's sake; the lab has no VRFs")
+
+
+class TracerouteRequest(BaseModel):
+    destination: str = Field(min_length=1, max_length=80)
+    source: str = Field(default="", max_length=45)
+    ttl: int = Field(default=30, ge=1, le=64)
+    timeout: float = Field(default=2, ge=0.1, le=10)
+    vrf: str = Field(default="", max_length=40)
+
+
+class PolicyChange(BaseModel):
+    policy: str = Field(min_length=1, max_length=1_000_000,
+                        description="flows in the scenario's policy format (YAML): a list, {allow: [...]} "
+                                    "or {policy: {allow: [...]}}")
+    mode: Literal["merge", "replace"] = "merge"
+    device: str | None = Field(default=None, max_length=80, description="compare: only this switch's rules")
+
+
 # -- the app -------------------------------------------------------------------------------
 
 def create_app(tokens: Tokens, data_dir: Path) -> FastAPI:
@@ -125,6 +155,7 @@ def create_app(tokens: Tokens, data_dir: Path) -> FastAPI:
                   description="Run the emulated province: scenarios, labs, faults, probes, simulations and "
                               "failover drills. Bearer tokens: read-only, or operator for every change.")
     app.state.runner, app.state.store = runner, store
+    policy_lock = threading.Lock()  # one policy change at a time
     bearer = HTTPBearer(auto_error=False, description="a read-only or an operator token")
 
     def role(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
@@ -310,6 +341,82 @@ def create_app(tokens: Tokens, data_dir: Path) -> FastAPI:
             raise HTTPException(404, f"no probe matrix of lab '{prefix}' yet (POST to this path runs one)")
         summary = {k: v for k, v in job.result.items() if k != "results"}
         return {"job": job.id, "finished": job.finished, "summary": summary, "heatmap": views.heatmap(job.result)}
+
+    # -- devices (what the NAPALM driver talks to) and policy changes ------------------------
+    Device = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9._:-]{1,80}$", description="a device of the lab")]
+
+    def device_of(prefix: str, device: str) -> devices.Device:
+        lab_or_404(prefix)
+        try:
+            return devices.Device(prefix, device)
+        except EgovlabError as exc:
+            raise NotFound(str(exc)) from None
+
+    def address_of(prefix: str, destination: str) -> str:
+        """An IP address, or a lab device's: probes never leave the lab."""
+        try:
+            return str(ipaddress.ip_address(destination))
+        except ValueError:
+            target = device_of(prefix, destination)
+            host = target.plan.hosts.get(target.node)
+            if host is None or host.ipv4 is None:
+                raise EgovlabError(f"destination: '{destination}' has no address (a switch?)") from None
+            return str(host.ipv4.ip)
+
+    @app.get("/api/v1/labs/{prefix}/devices", tags=["devices"], dependencies=reader)
+    def list_devices(prefix: Prefix) -> list[dict]:
+        lab_or_404(prefix)
+        _, _, plan = operations.running_lab(prefix)
+        return topology_devices.inventory(plan)
+
+    @app.get("/api/v1/labs/{prefix}/devices/{device}/{getter}", tags=["devices"], dependencies=reader,
+             summary="One of NAPALM's getters for a device (facts, interfaces, lldp_neighbors, config, ...)")
+    def device_getter(prefix: Prefix, device: Device, getter: Literal[devices.GETTERS]):  # type: ignore[valid-type]
+        return device_of(prefix, device).get(getter)
+
+    @app.post("/api/v1/labs/{prefix}/devices/{device}/ping", tags=["devices"], dependencies=writer,
+              summary="Ping from the device's namespace (NAPALM's result shape)")
+    def device_ping(prefix: Prefix, device: Device, body: PingRequest) -> dict:
+        d = device_of(prefix, device)
+        return d.ping(address_of(prefix, body.destination), source=body.source, ttl=body.ttl,
+                      timeout=body.timeout, size=body.size, count=body.count)
+
+    @app.post("/api/v1/labs/{prefix}/devices/{device}/traceroute", tags=["devices"], dependencies=writer,
+              summary="Traceroute from the device's namespace (NAPALM's result shape)")
+    def device_traceroute(prefix: Prefix, device: Device, body: TracerouteRequest) -> dict:
+        d = device_of(prefix, device)
+        return d.traceroute(address_of(prefix, body.destination), source=body.source, ttl=body.ttl,
+                            timeout=body.timeout)
+
+    @app.get("/api/v1/labs/{prefix}/policy", tags=["policy"], dependencies=reader,
+             summary="The access policy in force and its version (0: the scenario's own)")
+    def get_policy(prefix: Prefix) -> dict:
+        lab_or_404(prefix)
+        return policy_changes.current(prefix)
+
+    @app.post("/api/v1/labs/{prefix}/policy/compare", tags=["policy"], dependencies=writer,
+              summary="What a candidate policy would change: the policy's diff and each switch's rules")
+    def compare_policy(prefix: Prefix, body: PolicyChange) -> dict:
+        lab_or_404(prefix)
+        return policy_changes.compare(prefix, body.policy, body.mode, body.device)
+
+    @app.put("/api/v1/labs/{prefix}/policy", tags=["policy"], dependencies=writer,
+             summary="Commit a policy change: the lab's controller applies it at once")
+    def commit_policy(prefix: Prefix, body: PolicyChange) -> dict:
+        lab_or_404(prefix)
+        with policy_lock:
+            result = policy_changes.commit(prefix, body.policy, body.mode)
+        statuses.forget(prefix)
+        return result
+
+    @app.post("/api/v1/labs/{prefix}/policy/rollback", tags=["policy"], dependencies=writer,
+              summary="Back to the previous policy version")
+    def rollback_policy(prefix: Prefix) -> dict:
+        lab_or_404(prefix)
+        with policy_lock:
+            result = policy_changes.rollback(prefix)
+        statuses.forget(prefix)
+        return result
 
     # -- simulations and drills -------------------------------------------------------------
     @app.post("/api/v1/simulations", tags=["simulations"], dependencies=writer, status_code=202,
