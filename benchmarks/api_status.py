@@ -13,20 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import secrets
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
-
-ROOT = Path(__file__).resolve().parent.parent
-EGOVLAB = ROOT / ".venv" / "bin" / "egovlab"
+from api_lab import ROOT, free_port, served_lab, wait_up
 HELLO = """
 import uvicorn
 from fastapi import FastAPI
@@ -36,23 +28,6 @@ def hello() -> dict:
     return {"hello": "world"}
 uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_up(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
 
 
 async def load(url: str, headers: dict, clients: int, requests: int) -> dict:
@@ -87,34 +62,14 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--prefix", default="eb")
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("run as root (the lab needs it)")
-    sys.path.insert(0, str(ROOT))
-    from egovlab import operations
-
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # so that `finally` removes the lab
-
-    operator = secrets.token_urlsafe(32)
-    env = {**os.environ, "EGOVLAB_API_TOKENS": f"operator:{operator}"}
-    headers = {"Authorization": f"Bearer {operator}"}
-    port, hello_port = free_port(), free_port()
-    procs = []
     result: dict = {"clients": args.clients, "requests": args.requests}
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            procs.append(subprocess.Popen([str(EGOVLAB), "serve", "--port", str(port), "--data-dir", tmp], env=env))
-            procs.append(subprocess.Popen([sys.executable, "-c", HELLO.replace("{port}", str(hello_port))]))
-            api = f"http://127.0.0.1:{port}"
-            wait_up(f"{api}/healthz")
+    hello_port = free_port()
+    hello = subprocess.Popen([sys.executable, "-c", HELLO.replace("{port}", str(hello_port))])
+    try:
+        with served_lab(args.prefix) as (api, token, up_s):
+            headers = {"Authorization": f"Bearer {token}"}
             wait_up(f"http://127.0.0.1:{hello_port}/hello")
-            t0 = time.perf_counter()
-            job = httpx.put(f"{api}/api/v1/labs/{args.prefix}", json={"scenario": "dongthap"}, headers=headers).json()
-            while job["state"] == "running":
-                time.sleep(1)
-                job = httpx.get(f"{api}/api/v1/jobs/{job['id']}", headers=headers).json()
-            if job["state"] != "succeeded":
-                raise RuntimeError("\n".join(job["log_tail"]))
-            result["lab_up_via_api_s"] = round(time.perf_counter() - t0, 1)
+            result["lab_up_via_api_s"] = up_s
             status = httpx.get(f"{api}/api/v1/labs/{args.prefix}", headers=headers).json()
             result["status_bytes"] = len(json.dumps(status))
             result["lab"] = {k: status[k] for k in ("switches", "hosts", "links")}
@@ -123,11 +78,9 @@ def main() -> None:
             result["status"] = asyncio.run(load(f"{api}/api/v1/labs/{args.prefix}", headers, args.clients,
                                                 args.requests))
             result["metrics"] = asyncio.run(load(f"{api}/metrics", headers, 10, 200))
-        finally:
-            for p in procs:
-                p.terminate()
-                p.wait(timeout=30)
-            operations.stop_lab(args.prefix)
+    finally:
+        hello.terminate()
+        hello.wait(timeout=30)
     s, b = result["status"], result["baseline_hello"]
     result["ratio"] = {"rps_status_over_hello": round(s["rps"] / b["rps"], 3),
                        "p50_status_over_hello": round(s["p50_ms"] / b["p50_ms"], 2),

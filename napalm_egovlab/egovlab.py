@@ -16,6 +16,7 @@ at once, on every switch; `rollback` restores the previous version.
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 
 import httpx
@@ -24,6 +25,9 @@ from napalm.base.exceptions import (CommitError, ConnectionClosedException, Conn
                                     MergeConfigException, ReplaceConfigException)
 
 DEFAULT_API = "http://127.0.0.1:8765"
+# One TLS context for every connection: httpx builds a new one per client otherwise (about 25 ms
+# of CPU each, which dominated gathering from a few hundred devices).
+_TLS = ssl.create_default_context()
 
 
 class EgovlabDriver(NetworkDriver):
@@ -43,7 +47,7 @@ class EgovlabDriver(NetworkDriver):
     # -- connection ------------------------------------------------------------------------
     def open(self) -> None:
         self.client = httpx.Client(base_url=f"{self.api}/api/v1/labs/{self.lab}", timeout=self.timeout,
-                                   headers={"Authorization": f"Bearer {self.password}"})
+                                   headers={"Authorization": f"Bearer {self.password}"}, verify=_TLS)
         try:
             self._call("GET", f"/devices/{self.hostname}/facts", on_error=ConnectionException)
         except ConnectionException:
@@ -72,8 +76,6 @@ class EgovlabDriver(NetworkDriver):
             raise ConnectionException(f"egovlab API at {self.api}: {exc}") from None
         if r.status_code == 401:
             raise ConnectionException(f"egovlab API at {self.api}: authentication failed ({_detail(r)})")
-        if r.status_code == 403:
-            raise ConnectionException(f"{self.hostname}: {_detail(r)}")
         if r.status_code == 404:
             raise ConnectionException(f"{self.hostname}: {_detail(r)}")
         if r.status_code >= 400:

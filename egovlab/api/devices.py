@@ -165,14 +165,14 @@ class Device:
             raise EgovlabError(f"unknown getter '{getter}' (getters: {', '.join(GETTERS)})")
         return getattr(self, getter)()
 
-    # -- tools -----------------------------------------------------------------------------
-    def _host_pid(self, tool: str) -> int:
+    # -- tools: NAPALM reports a failed ping or traceroute as {"error": ...}, not as an exception --
+    def _no_address(self, tool: str) -> dict | None:
         if self.is_switch:
-            raise EgovlabError(f"{self.name} is a layer-2 switch with no address to {tool} from: use a host")
-        return self._pid()
+            return {"error": f"{self.name} is a layer-2 switch with no address to {tool} from: use a host"}
+        return None
 
     def ping(self, destination: str, **kw) -> dict:
-        return netstate.ping(self._host_pid("ping"), destination, **kw)
+        return self._no_address("ping") or netstate.ping(self._pid(), destination, **kw)
 
     def traceroute(self, destination: str, **kw) -> dict:
-        return netstate.traceroute(self._host_pid("traceroute"), destination, **kw)
+        return self._no_address("traceroute") or netstate.traceroute(self._pid(), destination, **kw)
