@@ -39,6 +39,7 @@ bench: setup
 	.venv/bin/python benchmarks/services.py
 	.venv/bin/python benchmarks/vm_tier.py
 	.venv/bin/python benchmarks/api_status.py
+	.venv/bin/python benchmarks/napalm_gather.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache .hypothesis

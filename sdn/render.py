@@ -17,8 +17,13 @@ def _action(action: tuple) -> str:
     return f"{kind}:{','.join(str(a) for a in args)}"
 
 
+def _value(v) -> str:
+    """A masked match (value, mask) as ovs-ofctl writes it."""
+    return f"{v[0]:#x}/{v[1]:#x}" if isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, int) for x in v) else str(v)
+
+
 def rule_line(rule) -> str:
-    match = ",".join(f"{k}={v}" for k, v in rule.match) or "*"
+    match = ",".join(f"{k}={_value(v)}" for k, v in rule.match) or "*"
     counted = f" counter={rule.counter}" if rule.counter else ""
     return (f"table={rule.table}({TABLE_NAMES.get(rule.table, '?')}) priority={rule.priority} {match}"
             f" actions={';'.join(_action(a) for a in rule.actions) or 'drop'}{counted}")
