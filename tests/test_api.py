@@ -78,7 +78,7 @@ def _operations(server) -> list[tuple[str, str]]:
     """Every (method, concrete path) of the OpenAPI schema, path parameters filled validly."""
     with server.client(None) as c:
         schema = c.get("/openapi.json").json()
-    fill = {"prefix": "zz", "name": "dongthap", "job_id": "0" * 12}
+    fill = {"prefix": "zz", "name": "dongthap", "job_id": "0" * 12, "device": "town:agg", "getter": "facts"}
     return [(method.upper(), re.sub(r"\{(\w+)\}", lambda m: fill[m[1]], path))
             for path, item in schema["paths"].items() for method in item]
 
