@@ -5,7 +5,9 @@
 get_facts + get_lldp_neighbors from every device (210 switches, 260 hosts) with Nornir's threaded
 runner and the egovlab NAPALM driver, against the same two calls per device made directly on
 the control API with the same number of threads, in the same run (ratio). The driver's open()
-makes one call more per device (it checks the device and the token).
+makes one call more per device (it checks the device and the token). Then one policy change
+through the driver: load + compare, commit (the controller recompiles and updates 210
+switches), rollback.
 
 Usage: sudo .venv/bin/python benchmarks/napalm_gather.py [--workers 20]
 """
@@ -47,6 +49,27 @@ def nornir(api: str, token: str, lab: str, workers: int) -> dict:
             "lldp_adjacencies": neighbours}
 
 
+def policy_change(api: str, token: str, lab: str) -> dict:
+    """One policy change through the driver on the province: compare, commit, roll back (seconds each)."""
+    import napalm
+
+    cls = napalm.get_network_driver("egovlab")
+    times = {}
+    with cls("provincial-dc:db", "egovlab", token, optional_args={"lab": lab, "api": api}) as d:
+        t0 = time.perf_counter()
+        d.load_merge_candidate(config="- {from: kind:commune, to: service:csdl}\n")
+        diff = d.compare_config()
+        times["load_and_compare_s"] = round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        d.commit_config()
+        times["commit_s"] = round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        d.rollback()
+        times["rollback_s"] = round(time.perf_counter() - t0, 2)
+    times["diff_lines"] = len(diff.splitlines())
+    return times
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workers", type=int, default=20)
@@ -57,7 +80,9 @@ def main() -> None:
                                               headers={"Authorization": f"Bearer {token}"}).json()]
         baseline = direct(api, token, args.prefix, names, args.workers)
         gathered = nornir(api, token, args.prefix, args.workers)
+        change = policy_change(api, token, args.prefix)
     result = {"workers": args.workers, "lab_up_via_api_s": up_s, "direct_api": baseline, "nornir_napalm": gathered,
+              "policy_change": change,
               "ratio_nornir_over_direct": round(gathered["seconds"] / baseline["seconds"], 2)}
     (ROOT / "benchmarks" / "results" / "napalm_gather.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))

@@ -48,6 +48,10 @@ def test_clicking_a_link_cuts_it_turns_it_red_and_changes_the_matrix(api_server,
             assert api_server.wait_job(c.put(f"/api/v1/labs/{prefix}", json={"scenario": "mini"}).json()
                                        )["state"] == "succeeded"
             assert api_server.wait_job(c.post(f"/api/v1/labs/{prefix}/probes/matrix").json())["state"] == "succeeded"
+            sim = c.post("/api/v1/simulations", json={"scenario": "dongthap", "replications": 2, "horizon": "2d",
+                                                      "peak_minutes": 2}).json()
+            assert api_server.wait_job(sim)["state"] == "succeeded"
+            utilisation = c.get(f"/api/v1/simulations/{sim['id']}").json()["result"]["peak"]["utilisation"]
 
         browser.get(f"{api_server.url}/#token={api_server.operator}")
         wait = WebDriverWait(browser, 120, poll_frequency=0.2)
@@ -84,6 +88,11 @@ def test_clicking_a_link_cuts_it_turns_it_red_and_changes_the_matrix(api_server,
         assert cell("kind:district", "service:portal") == [0, probed]
         others = browser.find_elements(By.CSS_SELECTOR, '#topology .link:not([data-link="town--core"])')
         assert {o.value_of_css_property("stroke") for o in others} == {"rgb(42, 157, 75)"}
+        # the capacity chart: one bar per resource of the latest simulation, as long as its utilisation
+        bars = browser.find_elements(By.CSS_SELECTOR, "#capacity rect")
+        assert len(bars) == len(utilisation)
+        shown = sorted(round(float(b.get_attribute("data-value")), 6) for b in bars)
+        assert shown == sorted(round(100 * u["mean"], 6) for u in utilisation.values())
         assert not browser.find_element(By.ID, "message").text.startswith("POST")  # no error shown
     finally:
         operations.stop_lab(prefix)

@@ -69,6 +69,12 @@ def inputs_key() -> str:
     return h.hexdigest()[:16]
 
 
+def source_folders(setuptools: dict) -> list[str]:
+    """The repository's folders the packages come from: mapped ones, and the top folder of the rest."""
+    mapped = setuptools.get("package-dir", {})
+    return sorted({mapped[p] if p in mapped else p.split(".")[0] for p in setuptools["packages"]})
+
+
 def _run(cmd: list[str], what: str, **kw) -> None:
     r = subprocess.run(cmd, capture_output=True, text=True, **kw)
     if r.returncode:
@@ -150,8 +156,8 @@ def build(progress=print) -> Image:
         project = tomllib.loads((ROOT / "pyproject.toml").read_text())
         for f in ("pyproject.toml", "README.md"):
             shutil.copy2(ROOT / f, guest / f)
-        for package in ["egovlab", *project["tool"]["setuptools"]["package-dir"].values()]:
-            shutil.copytree(ROOT / package, guest / package, ignore=shutil.ignore_patterns("__pycache__"))
+        for folder in source_folders(project["tool"]["setuptools"]):
+            shutil.copytree(ROOT / folder, guest / folder, ignore=shutil.ignore_patterns("__pycache__"))
         _run(["chroot", str(rootfs), "python3", "-m", "venv", "--system-site-packages", VENV], "venv")
         _run(["chroot", str(rootfs), f"{VENV}/bin/pip", "install", "-q", "--disable-pip-version-check",
               "--cert", "/etc/ssl/certs/ca-certificates.crt", "-e", f"{GUEST_DIR}[test]"], "pip install", timeout=1800)
