@@ -12,6 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from egovlab.cli import cli
+from egovlab.topology.state import remove_state
 
 from .conftest import DONGTHAP, EGOVLAB, ROOT, SCENARIOS
 
@@ -148,6 +149,7 @@ def test_the_controller_verb_runs_the_os_ken_app_with_its_metrics(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+        remove_state("ex")  # what the controller kept there (its status, its reload secret)
 
 
 def test_the_controller_verb_refuses_a_bad_scenario_before_starting(tmp_path):
