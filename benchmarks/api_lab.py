@@ -5,7 +5,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,12 +15,6 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 EGOVLAB = ROOT / ".venv" / "bin" / "egovlab"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_up(url: str) -> None:
@@ -42,11 +35,12 @@ def served_lab(prefix: str, scenario: str = "dongthap"):
         sys.exit("run as root (the lab needs it)")
     sys.path.insert(0, str(ROOT))
     from egovlab import operations
+    from egovlab.sdn import launcher
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # so that `finally` removes the lab
     token = secrets.token_urlsafe(32)
     headers = {"Authorization": f"Bearer {token}"}
-    port = free_port()
+    port = launcher._free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
         server = subprocess.Popen([str(EGOVLAB), "serve", "--port", str(port), "--data-dir", tmp],

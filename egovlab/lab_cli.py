@@ -25,8 +25,8 @@ from .cli import SCENARIO, cli, console, write_file
 def _check_prefix(ctx, param, value: str) -> str:
     try:
         return operations.check_prefix(value)
-    except EgovlabError:
-        raise click.BadParameter("2 to 4 lower-case letters (node names are PREFIXs1, PREFIXh1, ...)") from None
+    except EgovlabError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 PREFIX = click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, callback=_check_prefix,

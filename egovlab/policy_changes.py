@@ -8,7 +8,6 @@ in force, and the list of versions is what `rollback` walks back through.
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import yaml
 from egovlab import operations
 from egovlab.inventory import addressing, policy_edit
 from egovlab.inventory.errors import EgovlabError
-from egovlab.sdn import compiler, render
+from egovlab.sdn import compiler, launcher, render
 from egovlab.topology import devices, faults
 from egovlab.topology.state import LabError, read_state, state_dir, write_state
 
@@ -28,7 +27,7 @@ def _raw(source: str) -> dict:
 
 
 def current(prefix: str) -> dict:
-    state, sc, _ = operations.running_lab(prefix)
+    state, _, _ = operations.running_lab(prefix)
     versions = state.get("policy_versions") or [state["source"]]
     return {"version": len(versions) - 1, "source": state["source"],
             "policy": policy_edit.policy_text(_raw(state["source"]))}
@@ -47,7 +46,7 @@ def _candidate(prefix: str, text: str, mode: str):
 def compare(prefix: str, text: str, mode: str, device: str | None = None) -> dict:
     """The policy's diff and, per switch, the rules it would add and remove (with the links as they are)."""
     state, sc, plan, raw, new_raw, new_sc = _candidate(prefix, text, mode)
-    down = {i for intfs in faults.links_down(plan).values() for i in intfs}
+    down = faults.cut_interfaces(plan)
     old_programs = compiler.compile_network(sc, plan, down=down)
     new_programs = compiler.compile_network(new_sc, plan, down=down)
     nodes = [devices.resolve(plan, device)] if device else list(plan.switches)
@@ -68,15 +67,12 @@ def compare(prefix: str, text: str, mode: str, device: str | None = None) -> dic
 
 def _reload(prefix: str, source: str) -> dict:
     """Ask the lab's controller to apply the scenario at `source` (its policy) now."""
-    d = state_dir(prefix)
-    try:
-        status = json.loads((d / "controller.json").read_text())
-        secret = (d / "controller.secret").read_text()
-    except (OSError, ValueError):
-        raise LabError(f"lab '{prefix}' has no egovlab controller (up --standalone?): its policy cannot change") from None
+    status, secret = launcher.status(prefix), state_dir(prefix) / "controller.secret"
+    if status is None or not secret.exists():
+        raise LabError(f"lab '{prefix}' has no egovlab controller (up --standalone?): its policy cannot change")
     url = status["metrics"].rsplit("/", 1)[0] + "/reload"
     try:
-        r = httpx.post(url, json={"scenario": source}, headers={"X-Egovlab-Secret": secret}, timeout=120)
+        r = httpx.post(url, json={"scenario": source}, headers={"X-Egovlab-Secret": secret.read_text()}, timeout=120)
     except httpx.HTTPError as exc:
         raise LabError(f"the controller of lab '{prefix}' did not answer: {exc}") from None
     if r.status_code != 200:

@@ -86,9 +86,21 @@ def start(scenario: str, *, prefix: str, hosts_per_site: int | None, log: str = 
     raise LabError(f"the controller did not listen within {timeout_s:.0f} s (log {log})")
 
 
+def status(prefix: str) -> dict | None:
+    """What the lab's controller last reported (controller.json: switches programmed, rules, metrics
+    URL), or None when the lab has no egovlab controller."""
+    import json
+
+    from egovlab.topology.state import state_dir
+
+    try:
+        return json.loads((state_dir(prefix) / "controller.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def wait_programmed(prefix: str, switches: int, *, since: float = 0.0, timeout_s: float = 300) -> dict:
     """Until the controller reports every switch programmed (after `since`, a UNIX time)."""
-    import json
     import time
 
     from egovlab.topology.state import LabError, state_dir
@@ -96,12 +108,12 @@ def wait_programmed(prefix: str, switches: int, *, since: float = 0.0, timeout_s
     path = state_dir(prefix) / "controller.json"
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout_s:
+        current = status(prefix)
         try:
-            status = json.loads(path.read_text())
-            if len(status["installed"]) >= switches and path.stat().st_mtime >= since:
-                status["seconds"] = round(time.monotonic() - t0, 2)
-                return status
-        except (OSError, ValueError, KeyError):
+            if current and len(current["installed"]) >= switches and path.stat().st_mtime >= since:
+                current["seconds"] = round(time.monotonic() - t0, 2)
+                return current
+        except (OSError, KeyError):
             pass
         time.sleep(0.25)
     raise LabError(f"the controller did not program all {switches} switches within {timeout_s:.0f} s")

@@ -27,16 +27,15 @@ class ApiServer:
 
     def __init__(self, data_dir: Path):
         import secrets
-        import socket
         import subprocess
         import time
 
         import httpx
 
         self.operator, self.reader = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        from egovlab.sdn.launcher import _free_port
+
+        self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**__import__("os").environ, "EGOVLAB_API_TOKENS": f"operator:{self.operator},read-only:{self.reader}"}
         self.log = data_dir / "serve.log"

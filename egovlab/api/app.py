@@ -30,11 +30,12 @@ from egovlab.topology import faults
 from egovlab.topology.state import LabError, read_state
 
 from egovlab import policy_changes
+from egovlab.sdn import launcher
 from egovlab.topology import devices as topology_devices
 
 from . import devices, views
 from .jobs import Conflict, Job, JobRunner
-from .metrics import ControlPlaneCollector, _controller_status
+from .metrics import ControlPlaneCollector
 from .scenarios import NotFound, ScenarioStore
 from .tokens import Tokens
 
@@ -216,7 +217,7 @@ def create_app(tokens: Tokens, data_dir: Path) -> FastAPI:
     def read_lab_status(prefix: str) -> dict:
         state = lab_or_404(prefix)
         _, sc, plan = operations.running_lab(prefix)
-        controller = _controller_status(prefix)
+        controller = launcher.status(prefix)
         busy = [j.view(with_result=False) for j in runner.jobs.values() if j.prefix == prefix and j.state == "running"]
         return {"prefix": prefix, "scenario": sc.name, "pid": state.get("pid"), "switches": len(plan.switches),
                 "hosts": len(plan.hosts), "links": len(sc.links), "links_down": faults.links_down(plan),

@@ -57,7 +57,7 @@ class Device:
     def program(self, running: bool = True):
         if not self.is_switch:
             return None
-        down = frozenset(i for intfs in faults.links_down(self.plan).values() for i in intfs) if running else frozenset()
+        down = frozenset(faults.cut_interfaces(self.plan)) if running else frozenset()
         source = self.state["source"]
         mtime = os.stat(source).st_mtime if os.path.exists(source) else 0.0
         programs = _programs(source, mtime, self.prefix, self.state.get("hosts_per_site"), down)

@@ -7,7 +7,6 @@ finished job of each kind. Alerting rules on these: `egovlab/api/alerts.yml`.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import httpx
@@ -16,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from egovlab import operations
 from egovlab.inventory.errors import EgovlabError
-from egovlab.topology import faults
-from egovlab.topology.state import state_dir
+from egovlab.topology import devices, faults, netstate
+from egovlab.sdn import launcher
 
 from .jobs import KINDS, JobRunner
 
@@ -57,8 +56,8 @@ class ControlPlaneCollector:
             down = faults.links_down(plan)
             for l in sc.links:
                 link.add_metric([prefix, l.name, l.kind, l.role], 0 if l.name in down else 1)
-            ports = {n: [l.intf(n) for l in plan.links if n in (l.a, l.b)] for n in plan.switches}
-            dead_ports = faults.interfaces_down({p for ps in ports.values() for p in ps})
+            ports = {n: [p.interface for p in devices.ports(plan, n)] for n in plan.switches}
+            dead_ports = netstate.interfaces_down({p for ps in ports.values() for p in ps})
             dead = {n for n, ps in ports.items() if ps and all(p in dead_ports for p in ps)}
             for n, s in plan.switches.items():
                 switch.add_metric([prefix, s.label, s.site, s.role], 0 if n in dead else 1)
@@ -66,7 +65,7 @@ class ControlPlaneCollector:
                 own = [n for n, s in plan.switches.items() if s.site == d]
                 dc.add_metric([prefix, d], 0 if own and all(n in dead for n in own) else 1)
             active.add_metric([prefix], len(faults.active(prefix)))
-            controller = _controller_status(prefix)
+            controller = launcher.status(prefix)
             if controller is not None:
                 programmed.add_metric([prefix], len(controller.get("installed", [])))
                 passthrough += _controller_metrics(controller.get("metrics"), prefix)
@@ -140,13 +139,6 @@ class ControlPlaneCollector:
                 if job.result.get("targets", {}).get(key) is not None:
                     figures[key].add_metric(values, job.result["targets"][key])
         yield from figures.values()
-
-
-def _controller_status(prefix: str) -> dict | None:
-    try:
-        return json.loads((state_dir(prefix) / "controller.json").read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _controller_metrics(url: str | None, prefix: str) -> list[Metric]:
