@@ -36,6 +36,7 @@ bench: setup
 	.venv/bin/python benchmarks/simulation_engine.py
 	.venv/bin/python benchmarks/sdn_compile.py
 	.venv/bin/python benchmarks/sdn_failover.py
+	.venv/bin/python benchmarks/ovs_bridges_per_daemon.py
 	.venv/bin/python benchmarks/services.py
 	.venv/bin/python benchmarks/vm_tier.py
 	.venv/bin/python benchmarks/api_status.py

@@ -6,7 +6,10 @@
 - failover outage over 20 cuts of districts' primary uplinks under a 1 ms UDP probe (p50, p95,
   max) against the 50 ms carrier protection target, and in the same run the same 20 cuts on the
   same network run as reactive MAC-learning switches (Open vSwitch standalone, with RSTP: a
-  learning switch needs a spanning tree on a meshed network, or it floods in loops).
+  learning switch needs a spanning tree on a meshed network, or it floods in loops);
+- what bounds that outage here: how long one link event keeps ovs-vswitchd's main loop busy with
+  the province's 210 bridges, and its bridge reconfigurations per cut (see
+  benchmarks/ovs_bridges_per_daemon.py for why, and what sharding the daemon would change).
 
 Usage: sudo .venv/bin/python benchmarks/sdn_failover.py [--cuts 20]
 """
@@ -37,14 +40,17 @@ def primary_uplinks(sc) -> list[str]:
 
 def cut_series(lab, links: list[str], cuts: int) -> list[dict]:
     from egovlab.topology import probes
+    from ovs_bridges_per_daemon import reconfigures
 
     pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
     out = []
     for i in range(cuts):
         link = links[i % len(links)]
         src, dst, port = probes.failover_pair(lab.scenario, lab.plan, link)
+        before = reconfigures()
         res = probes.failover_probe(lab.plan, pids, link, src, dst, port=port, seconds=3.0, cut_after=1.0)
-        out.append({"link": link, "outage_ms": round(res.outage_ms, 1), "lost": res.lost, "sent": res.sent})
+        out.append({"link": link, "outage_ms": round(res.outage_ms, 1), "lost": res.lost, "sent": res.sent,
+                    "bridge_reconfigures": reconfigures() - before})  # the cut's and the repair's
         time.sleep(1.0)  # the restored link settles (RSTP re-converges) before the next cut
     return out
 
@@ -60,6 +66,7 @@ def main() -> None:
     from egovlab.inventory import loader
     from egovlab.sdn import launcher
     from egovlab.topology import cleanup
+    from ovs_bridges_per_daemon import main_loop_stall
     from egovlab.topology.model import emulation_plan
     from egovlab.topology.network import Lab
 
@@ -89,6 +96,7 @@ def main() -> None:
                                  "controller_start_to_all_programmed_s": round(programmed - t0, 2),
                                  "rules": status["rules"], "groups": status["groups"]}
         time.sleep(10)  # ovs-vswitchd is still digesting 70,000 flow mods after the last barrier
+        result["ovs_main_loop"] = main_loop_stall()
         sdn = cut_series(lab, links, args.cuts)
         # then a restart on the running lab: the switches reconnect with Open vSwitch's backoff
         os.killpg(ctl.pid, signal.SIGKILL)
