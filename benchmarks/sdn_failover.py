@@ -7,11 +7,13 @@
   max) against the 50 ms carrier protection target, and in the same run the same 20 cuts on the
   same network run as reactive MAC-learning switches (Open vSwitch standalone, with RSTP: a
   learning switch needs a spanning tree on a meshed network, or it floods in loops);
+- the same 20 cuts under the controller with the switches spread over 16 Open vSwitch daemons
+  (`--ovs-shards`), each in its own network namespace;
 - what bounds that outage here: how long one link event keeps ovs-vswitchd's main loop busy with
   the province's 210 bridges, and its bridge reconfigurations per cut (see
   benchmarks/ovs_bridges_per_daemon.py for why, and what sharding the daemon would change).
 
-Usage: sudo .venv/bin/python benchmarks/sdn_failover.py [--cuts 20]
+Usage: sudo .venv/bin/python benchmarks/sdn_failover.py [--cuts 20] [--ovs-shards 16]
 """
 from __future__ import annotations
 
@@ -41,17 +43,18 @@ def primary_uplinks(sc) -> list[str]:
 def cut_series(lab, links: list[str], cuts: int) -> list[dict]:
     from egovlab.topology import probes
     from ovs_bridges_per_daemon import reconfigures
+    system_daemon = lab.ovs_shards == 1  # the reconfigurations counted are the system daemon's
 
     pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
     out = []
     for i in range(cuts):
         link = links[i % len(links)]
         src, dst, port = probes.failover_pair(lab.scenario, lab.plan, link)
-        before = reconfigures()
+        before = reconfigures() if system_daemon else 0
         res = probes.failover_probe(lab.plan, pids, link, src, dst, port=port, seconds=3.0, cut_after=1.0)
         out.append({"link": link, "outage_ms": round(res.outage_ms, 1), "lost": res.lost, "sent": res.sent,
-                    "bridge_reconfigures": reconfigures() - before})  # the cut's and the repair's
-        time.sleep(1.0)  # the restored link settles (RSTP re-converges) before the next cut
+                    **({"bridge_reconfigures": reconfigures() - before} if system_daemon else {})})
+        time.sleep(3.0)  # the restored link settles (RSTP re-converges, the controller re-optimises)
     return out
 
 
@@ -72,6 +75,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--cuts", type=int, default=20)
+    ap.add_argument("--ovs-shards", type=int, default=16, help="the sharded run's Open vSwitch daemons")
     args = ap.parse_args()
     prefix = "eb"
     sc = loader.load("dongthap")
@@ -118,6 +122,21 @@ def main() -> None:
         base = cut_series(lab, links, args.cuts)
         lab.stop()
         result["learning_switch_rstp"] = {**summary(base), "series": base}
+
+        # the same cuts under the controller with the switches spread over several daemons
+        ctl, port = launcher.start("dongthap", prefix=prefix, hosts_per_site=None, log="/tmp/egovlab-eb-controller.log")
+        lab = Lab(sc, plan, controller=("127.0.0.1", port), ovs_shards=args.ovs_shards)
+        t2 = time.monotonic()
+        lab.start()
+        launcher.wait_programmed(prefix, len(plan.switches))
+        up_s = time.monotonic() - t2
+        time.sleep(10)
+        sharded = cut_series(lab, links, args.cuts)
+        lab.stop()
+        os.killpg(ctl.pid, signal.SIGKILL)
+        ctl = None
+        result["sdn_sharded"] = {"ovs_shards": args.ovs_shards, "up_and_programmed_s": round(up_s, 1),
+                                 **summary(sharded), "series": sharded}
         result["ratio_p50"] = round(result["sdn"]["p50_ms"] / max(result["learning_switch_rstp"]["p50_ms"], 0.1), 2)
     finally:
         if ctl is not None and ctl.poll() is None:
@@ -126,9 +145,8 @@ def main() -> None:
     (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "benchmarks" / "results" / "sdn_failover.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k not in ("links",)}
-                     | {"sdn": {k: v for k, v in result["sdn"].items() if k != "series"},
-                        "learning_switch_rstp": {k: v for k, v in result["learning_switch_rstp"].items()
-                                                 if k != "series"}}, indent=2))
+                     | {run: {k: v for k, v in result[run].items() if k != "series"}
+                        for run in ("sdn", "learning_switch_rstp", "sdn_sharded")}, indent=2))
 
 
 if __name__ == "__main__":

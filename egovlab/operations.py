@@ -79,7 +79,7 @@ def is_running(prefix: str) -> bool:
 
 
 def start_detached(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, sdn: bool,
-                   timeout_s: float = 600) -> tuple[int, Path]:
+                   timeout_s: float = 600, ovs_shards: int = 1) -> tuple[int, Path]:
     """Run `egovlab up` in its own session; return (pid, log) once the lab is up (and programmed under SDN)."""
     argv = [sys.executable, "-m", "egovlab", "up", str(Path(file).resolve()) if Path(file).exists() else file,
             "--prefix", prefix]
@@ -87,7 +87,7 @@ def start_detached(file: str, prefix: str, hosts_per_site: int | None, controlle
         argv += ["--hosts-per-site", str(hosts_per_site)]
     if controller:
         argv += ["--controller", controller]
-    argv += ["--sdn" if sdn else "--standalone"]
+    argv += ["--sdn" if sdn else "--standalone", "--ovs-shards", str(ovs_shards)]
     log = Path(f"/tmp/egovlab-{prefix}.log")
     with log.open("w") as out:
         child = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -135,9 +135,10 @@ class EgovlabController(app_manager.OSKenApp):
             elif kind == "ct":  # conntrack lookup, then continue in table act[2]
                 actions.append(parser.NXActionCT(flags=0, zone_src="", zone_ofs_nbits=act[1],
                                                  recirc_table=act[2], alg=0, actions=[]))
-            elif kind == "ct_commit":  # commit, marking the connection with its zone pair
+            elif kind == "ct_commit":  # commit, marking the connection with its zone pair (None: keep)
+                mark = [] if act[2] is None else [parser.OFPActionSetField(ct_mark=act[2])]
                 actions.append(parser.NXActionCT(flags=1, zone_src="", zone_ofs_nbits=act[1], recirc_table=255,
-                                                 alg=0, actions=[parser.OFPActionSetField(ct_mark=act[2])]))
+                                                 alg=0, actions=mark))
             elif kind == "set_eth_dst":
                 actions.append(parser.OFPActionSetField(eth_dst=act[1]))
             elif kind == "goto":

@@ -6,7 +6,8 @@ Pipeline on every switch:
 - table 0 (classify): ARP and IPv6 neighbour solicitations go to the controller (it answers
   for every planned address: no flooding anywhere); IP from a host port goes through
   conntrack into table 1; IP from a switch port goes straight to table 2 (policy is enforced
-  once, at the source's edge); everything else is dropped.
+  once, at the source's edge), committed to conntrack first when it is for a host of this
+  switch (so its replies are established here too); everything else is dropped.
 - table 1 (policy, edge switches): established/related traffic passes; a new connection
   passes (and is committed, its conntrack mark naming its zone pair) only if the scenario's
   policy allows it from that host to that address and port; the rest is dropped. Counting
@@ -306,6 +307,15 @@ def compile_network(sc: Scenario, plan: EmulationPlan, down: set[str] = frozense
                 r.append(Rule.make(TABLE_CLASSIFY, 500, [("ct", CT_ZONE, TABLE_POLICY)], in_port=port, eth_type=eth))
         for eth in (0x0800, 0x86DD):
             r.append(Rule.make(TABLE_CLASSIFY, 100, [("goto", TABLE_FORWARD)], eth_type=eth))
+        # The destination's edge commits what the fabric delivers to its hosts (the source's edge
+        # let it in), so that the replies entering here are established in this switch's own
+        # conntrack too: a lab spread over several Open vSwitch daemons has one per daemon. The
+        # mark is left as it is (None): where one daemon runs every switch, the connection is the
+        # one the source's edge committed, marked with its zone pair.
+        for host in sorted(host_ports.get(sw_name, {}).values()):
+            for eth in (0x0800, 0x86DD):
+                r.append(Rule.make(TABLE_CLASSIFY, 400, [("ct_commit", CT_ZONE, None), ("goto", TABLE_FORWARD)],
+                                   eth_type=eth, eth_dst=plan.hosts[host].mac))
         # TAP: the primary DC's core copies every packet entering it (from the Internet lines,
         # the TSLCD and every zone but the SOC's own) to the SOC's sensor (§VIII.2.đ).
         soc_switch = plan.zone_switch.get((sw.site, "soc"))

@@ -121,7 +121,7 @@ def wait_programmed(prefix: str, switches: int, *, since: float = 0.0, timeout_s
 
 @contextlib.contextmanager
 def controlled_lab(scenario, prefix: str, *, hosts_per_site: int | None = None, log: str = "/dev/null",
-                   timeout_s: float = 300):
+                   timeout_s: float = 300, ovs_shards: int = 1):
     """A lab under egovlab's controller (its process as `lab.ctl`), both removed afterwards
     whatever happens: for tests and benchmarks that drive the emulation from Python."""
     import os
@@ -136,7 +136,7 @@ def controlled_lab(scenario, prefix: str, *, hosts_per_site: int | None = None, 
     sc = loader.load(scenario)
     plan = emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site)
     ctl, port = start(str(scenario), prefix=prefix, hosts_per_site=hosts_per_site, log=log)
-    lab = Lab(sc, plan, controller=("127.0.0.1", port), hosts_per_site=hosts_per_site)
+    lab = Lab(sc, plan, controller=("127.0.0.1", port), hosts_per_site=hosts_per_site, ovs_shards=ovs_shards)
     lab.ctl, lab.port = ctl, port
     try:
         lab.start()

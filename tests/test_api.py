@@ -264,7 +264,7 @@ def test_a_lab_goes_up_gets_a_fault_is_probed_repaired_and_goes_down_through_the
                    ["lab-up", "probe-matrix"]
     finally:
         operations.stop_lab(prefix)
-    assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": []}
+    assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}
     assert read_state(prefix) is None
 
 
@@ -298,4 +298,4 @@ def test_events_stream_a_status_when_a_link_is_cut(api_server):
             api_server.wait_job(c.delete(f"/api/v1/labs/{prefix}").json())
     finally:
         operations.stop_lab(prefix)
-    assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": []}
+    assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}

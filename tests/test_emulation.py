@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.emulation, pytest.mark.slow,
 
 def assert_clean(prefix: str) -> None:
     left = cleanup.leftovers(prefix)
-    assert left == {"bridges": [], "links": [], "processes": []}, left
+    assert left == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}, left
     out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     assert f"{prefix}s" not in out and f"{prefix}h" not in out
 

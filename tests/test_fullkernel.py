@@ -80,4 +80,4 @@ def test_a_cut_uplink_fails_over_with_the_delay_present():
         assert abs(after - expected) <= 0.1 * expected, (after, expected)
         _record(outage_ms=res.outage_ms, lost=res.lost, sent=res.sent, rtt_after_cut_ms=after,
                 expected_rtt_after_cut_ms=expected)
-    assert cleanup.leftovers("ef") == {"bridges": [], "links": [], "processes": []}
+    assert cleanup.leftovers("ef") == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}

@@ -36,7 +36,7 @@ def lab(api_server):
         yield api_server
     finally:
         operations.stop_lab(PREFIX)
-    assert cleanup.leftovers(PREFIX) == {"bridges": [], "links": [], "processes": []}
+    assert cleanup.leftovers(PREFIX) == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}
 
 
 def driver(server, device: str, token: str | None = None):

@@ -81,6 +81,22 @@ def test_policy_is_stateful_and_default_deny(programs):
         assert stateless == [compiler.Rule(compiler.TABLE_POLICY, 0, (), (), compiler.DROP_COUNTER)]
 
 
+def test_the_destination_edge_commits_what_the_fabric_brings_its_hosts_keeping_the_mark(plan, programs):
+    """So that replies are established in that switch's own conntrack (one per Open vSwitch daemon
+    when a lab is sharded), without relabelling a connection the source's edge marked."""
+    by_name = {p.name: p for p in programs.values()}
+    for host, (sw, port) in compiler.attachments(plan).items():
+        commits = [r for r in by_name[sw].rules if r.table == compiler.TABLE_CLASSIFY
+                   and dict(r.match).get("eth_dst") == plan.hosts[host].mac]
+        assert {dict(r.match)["eth_type"] for r in commits} == {0x0800, 0x86DD}, host
+        for r in commits:
+            assert r.actions == (("ct_commit", compiler.CT_ZONE, None), ("goto", compiler.TABLE_FORWARD))
+            # below the host port's own classification: from the host itself, policy comes first
+            host_port = [x for x in by_name[sw].rules if x.table == compiler.TABLE_CLASSIFY
+                         and dict(x.match).get("in_port") == port and dict(x.match).get("eth_type") == 0x0800]
+            assert host_port and all(x.priority > r.priority for x in host_port)
+
+
 def test_connections_are_marked_and_counted_by_their_zone_pair(dongthap, plan, programs):
     """The mark a new connection is committed with names its zone pair, and the edges of both
     ends count its established packets under that mark (the reply enters at the far edge)."""

@@ -33,7 +33,7 @@ def province():
         lab.pids, lab.dep, lab.first_recap = pids, dep, first
         yield lab
     assert not data_dir(PREFIX).exists()
-    assert cleanup.leftovers(PREFIX) == {"bridges": [], "links": [], "processes": []}
+    assert cleanup.leftovers(PREFIX) == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}
 
 
 def _curl(lab, host: str, method: str, url: str, body: dict | None = None) -> tuple[int, dict | str]:
@@ -153,7 +153,7 @@ def test_a_drill_started_through_the_api_runs_asynchronous_replication_and_repor
     assert f"egovlab_drill_rto_seconds{{{labels}}} {report['rto_s']}" in metrics
     target = result["targets"]["rto_target_seconds"]
     assert target and f"egovlab_drill_rto_target_seconds{{{labels}}} {float(target)}" in metrics
-    assert cleanup.leftovers("eq") == {"bridges": [], "links": [], "processes": []}
+    assert cleanup.leftovers("eq") == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}
     assert not data_dir("eq").exists()
 
 
@@ -166,5 +166,5 @@ def test_the_drill_refuses_what_it_cannot_run_before_bringing_anything_up():
     assert r.returncode == 2 and "unknown site 'nowhere'" in r.stderr
     r = subprocess.run([str(EGOVLAB), "deploy", "--prefix", "er"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "no lab" in r.stderr
-    assert cleanup.leftovers("er") == {"bridges": [], "links": [], "processes": []}
+    assert cleanup.leftovers("er") == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}
     assert shutil.which("ansible-playbook") or Path(EGOVLAB).with_name("ansible-playbook").exists()

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from egovlab.inventory.policy import Endpoint, allowed, endpoint_of
-from egovlab.topology.model import emulation_plan
+from egovlab.topology.model import emulation_plan, shard_assignment
 from egovlab.topology.probes import analyse, matrix_plan, representatives
 
 
@@ -111,3 +111,18 @@ def test_failover_analysis():
     assert stats["first_loss_after_cut_ms"] == pytest.approx(0.0, abs=1e-6)
     assert analyse(sent, 1000, 0.001, 100.4)["outage_ms"] == 0
     assert analyse([], 10, 0.001, 0)["lost"] == 10
+
+
+@pytest.mark.parametrize("shards", [2, 4, 8, 16])
+def test_shards_keep_sites_whole_and_share_the_switches_out_evenly(plan, shards):
+    placed = shard_assignment(plan, shards)
+    assert set(placed) == set(plan.switches) and set(placed.values()) == set(range(shards))
+    for site in {s.site for s in plan.switches.values()}:  # a site's switches share a daemon
+        assert len({placed[n] for n, s in plan.switches.items() if s.site == site}) == 1
+    sizes = Counter(placed.values())
+    biggest_site = max(Counter(s.site for s in plan.switches.values()).values())
+    assert max(sizes.values()) <= -(-len(plan.switches) // shards) + biggest_site
+
+
+def test_one_shard_is_the_system_daemon(plan):
+    assert set(shard_assignment(plan, 1).values()) == {0}

@@ -96,4 +96,4 @@ def test_clicking_a_link_cuts_it_turns_it_red_and_changes_the_matrix(api_server,
         assert not browser.find_element(By.ID, "message").text.startswith("POST")  # no error shown
     finally:
         operations.stop_lab(prefix)
-    assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": []}
+    assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}

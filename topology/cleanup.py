@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from . import ovs_shards
 from .state import data_dir
 
 
@@ -104,6 +105,8 @@ def remove_lab(prefix: str) -> Removed:
             args += ["--", "--if-exists", "del-br", b]
         _run(*args)
         removed.bridges = bridges
+    removed.bridges += ovs_shards.bridges(prefix)
+    removed.processes += ovs_shards.remove(prefix)  # their namespaces take their link ends along
     for _ in range(3):  # again for what a dying service forked meanwhile
         pids = [p for p in lab_processes(prefix) if p not in removed.processes]
         if not pids:
@@ -136,4 +139,5 @@ def remove_lab(prefix: str) -> Removed:
 
 def leftovers(prefix: str, helpers: bool = True) -> dict[str, list]:
     """What of the lab still exists (for tests and `egovlab down`'s report)."""
-    return {"bridges": lab_bridges(prefix), "links": lab_links(prefix), "processes": lab_processes(prefix, helpers)}
+    return {"bridges": lab_bridges(prefix), "links": lab_links(prefix), "processes": lab_processes(prefix, helpers),
+            "ovs_shards": ovs_shards.running(prefix)}

@@ -11,12 +11,11 @@ import json
 import time
 from dataclasses import asdict, dataclass
 
-from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from egovlab.inventory.errors import EgovlabError
 
-from . import netstate
+from . import netns, netstate, ovs_shards
 from .model import EmulationPlan
 from .state import state_dir
 
@@ -77,22 +76,27 @@ def resolve(plan: EmulationPlan, action: str, target: str) -> list[str]:
     raise EgovlabError(f"unknown fault '{action}' (expected one of: {', '.join(ACTIONS)})")
 
 
-def set_state(interfaces: list[str], up: bool) -> None:
-    with IPRoute() as ipr:
-        for name in interfaces:
-            idx = ipr.link_lookup(ifname=name)
-            if not idx:
-                raise EgovlabError(f"interface {name} does not exist: is the lab up?")
-            try:
-                ipr.link("set", index=idx[0], state="up" if up else "down")
-            except NetlinkError as exc:
-                raise EgovlabError(f"cannot set {name} {'up' if up else 'down'}: {exc}") from None
+def set_state(interfaces: list[str], up: bool, prefix: str | None = None) -> None:
+    """Set these interfaces up or down: in the root namespace, or in one of the lab's Open vSwitch
+    shard namespaces. Every index is found first, so that all ends change within a millisecond
+    (a cut link loses light at both ends at once)."""
+    try:
+        located = netns.locate(interfaces, [None, *(ovs_shards.running(prefix) if prefix else [])])
+    except KeyError as exc:
+        raise EgovlabError(f"interface {exc.args[0]} does not exist: is the lab up?") from None
+    for space, ends in located.items():
+        with netns.iproute(space) as ipr:
+            for name, idx in ends:
+                try:
+                    ipr.link("set", index=idx, state="up" if up else "down")
+                except NetlinkError as exc:
+                    raise EgovlabError(f"cannot set {name} {'up' if up else 'down'}: {exc}") from None
 
 
 def inject(plan: EmulationPlan, action: str, target: str) -> FaultRecord:
     interfaces = resolve(plan, action, target)
     up = action in ("link-up", "switch-up", "restore", "dc-up")
-    set_state(interfaces, up)
+    set_state(interfaces, up, plan.prefix)
     record = FaultRecord(time.time(), action, target, interfaces)
     log = state_dir(plan.prefix) / "faults.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -129,7 +133,7 @@ def clear(plan: EmulationPlan) -> list[str]:
     """Bring every interface a fault took down back up; returns those interfaces."""
     interfaces = sorted({i for rec in active(plan.prefix) for i in rec.interfaces})
     if interfaces:
-        set_state(interfaces, True)
+        set_state(interfaces, True, plan.prefix)
         log = state_dir(plan.prefix) / "faults.jsonl"
         with log.open("a") as f:
             f.write(json.dumps(asdict(FaultRecord(time.time(), "clear", "*", interfaces))) + "\n")
@@ -140,7 +144,7 @@ def links_down(plan: EmulationPlan) -> dict[str, list[str]]:
     """Scenario links with an end down on the running lab -> those interfaces."""
     ends = {(l.scenario_link, l.intf(n)) for l in plan.links if l.scenario_link for n in (l.a, l.b)
             if n in plan.switches}
-    down = netstate.interfaces_down({intf for _, intf in ends})
+    down = netstate.interfaces_down({intf for _, intf in ends}, plan.prefix)
     out: dict[str, list[str]] = {}
     for link, intf in sorted(ends):
         if intf in down:

@@ -227,3 +227,22 @@ def _number_ports(plan: EmulationPlan) -> None:
             used[node] = ports[-1] + 1
         numbered.append(dataclasses.replace(link, a_port=ports[0], b_port=ports[1]))
     plan.links = numbered
+
+
+def shard_assignment(plan: EmulationPlan, shards: int) -> dict[str, int]:
+    """Switch -> shard index (0-based) for `shards` Open vSwitch daemons: sites kept whole (a
+    site's switches share a daemon), in plan order, the shards filled to an equal switch count."""
+    if shards <= 1:
+        return {name: 0 for name in plan.switches}
+    by_site: dict[str, list[str]] = {}
+    for name, s in plan.switches.items():
+        by_site.setdefault(s.site, []).append(name)
+    per_shard = -(-len(plan.switches) // shards)  # ceiling
+    out, index, filled = {}, 0, 0
+    for names in by_site.values():
+        if filled and filled + len(names) > per_shard and index < shards - 1:
+            index, filled = index + 1, 0
+        for name in names:
+            out[name] = index
+        filled += len(names)
+    return out

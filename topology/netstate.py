@@ -1,19 +1,22 @@
 """Live state of the lab's devices, read from the kernel: interfaces and their counters,
 neighbour tables; and ping and traceroute run from a host's namespace.
 
-Switch ports live in the root namespace (read from sysfs); hosts' interfaces and neighbour
+Switch ports live in the root namespace, or in one of the lab's Open vSwitch shard namespaces
+(read from sysfs: a shard daemon, started by `ip netns exec`, sees its namespace's sysfs through
+/proc/PID/root); hosts' interfaces and neighbour
 tables are read with `ip -json` inside their namespace (nsenter); anything still running in a
 lab host's namespace is removed by `egovlab down`.
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 
 from egovlab.inventory.errors import EgovlabError
 
-from . import netns
+from . import netns, ovs_shards
 
 SYSFS_NET = "/sys/class/net"
 STATS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "rx_errors", "tx_errors", "rx_dropped", "tx_dropped",
@@ -33,22 +36,38 @@ def _oper_up(base: str) -> bool:
     return _read(f"{base}/operstate") in ("up", "unknown")
 
 
-def interfaces_down(names: set[str]) -> set[str]:
-    """Which of these root-namespace interfaces are down (administratively or without carrier).
+def sysfs_dirs(prefix: str | None = None) -> list[str]:
+    """Where switch ports show in sysfs: the root namespace's, then each shard's of the lab."""
+    dirs = [SYSFS_NET]
+    for shard in ovs_shards.existing(prefix) if prefix else []:
+        pid = _read(str(shard.rundir / "ovs-vswitchd.pid"))
+        if pid:
+            dirs.append(f"/proc/{pid}/root{SYSFS_NET}")
+    return dirs
+
+
+def _base(name: str, dirs: list[str]) -> str | None:
+    return next((f"{d}/{name}" for d in dirs if os.path.exists(f"{d}/{name}")), None)
+
+
+def interfaces_down(names: set[str], prefix: str | None = None) -> set[str]:
+    """Which of these switch interfaces are down (administratively or without carrier).
 
     Read from sysfs, interface by interface: a netlink dump of every link parses about a
     thousand interfaces for the province (0.35 s with pyroute2); this reads only those asked
     (a missing interface counts as down).
     """
-    return {name for name in names if not _oper_up(f"{SYSFS_NET}/{name}")}
+    dirs = sysfs_dirs(prefix)
+    return {name for name in names if (base := _base(name, dirs)) is None or not _oper_up(base)}
 
 
-def root_links(names: list[str]) -> dict[str, dict]:
-    """name -> {up, enabled, mac, mtu, stats} for root-namespace interfaces (switch ports)."""
+def root_links(names: list[str], prefix: str | None = None) -> dict[str, dict]:
+    """name -> {up, enabled, mac, mtu, stats} for switch interfaces."""
+    dirs = sysfs_dirs(prefix)
     out = {}
     for name in names:
-        base = f"{SYSFS_NET}/{name}"
-        flags = _read(f"{base}/flags")
+        base = _base(name, dirs)
+        flags = _read(f"{base}/flags") if base else None
         if flags is None:
             continue
         stats = {s: int(_read(f"{base}/statistics/{s}") or 0) for s in STATS}

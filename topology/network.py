@@ -31,9 +31,10 @@ from egovlab.inventory.scenario import Scenario
 from pyroute2 import IPRoute
 from pyroute2.ethtool import Ethtool
 
-from . import cleanup, netns
+from . import cleanup, netns, ovs_shards
 from .environment import Environment, detect
-from .model import EmulationPlan, HostNode
+from .model import EmulationPlan, HostNode, shard_assignment
+from .ofrelay import ControllerRelay
 from .shaping import shape_links
 from .state import LabError, read_state, remove_state, write_state
 
@@ -60,6 +61,8 @@ class Lab:
     owns_prefix: bool = False
     controller_process: subprocess.Popen | None = None  # a controller started for this lab goes with it
     timings: dict[str, float] = field(default_factory=dict)
+    ovs_shards: int = 1  # Open vSwitch daemons the switches are spread over (1: the system's)
+    relay: ControllerRelay | None = None
 
     @property
     def prefix(self) -> str:
@@ -89,7 +92,7 @@ class Lab:
             t2 = time.perf_counter()
             if not self.env.netem:
                 shape_links({l.intf(node): l.bandwidth for l in self.plan.links if l.kind in SHAPED_KINDS
-                             for node in (l.a, l.b)})
+                             for node in (l.a, l.b)}, [None, *ovs_shards.running(self.prefix)])
             self._address_hosts()
             self.timings["addresses_s"] = time.perf_counter() - t2
             if self.controller is None:
@@ -113,6 +116,12 @@ class Lab:
     def _build(self) -> None:
         setLogLevel(os.environ.get("EGOVLAB_MININET_LOG", "error"))
         standalone = self.controller is None
+        shards = ovs_shards.shards(self.prefix, self.ovs_shards)
+        for shard in shards:
+            shard.start()
+        placed = shard_assignment(self.plan, len(shards))
+        if shards and not standalone:
+            self.relay = ControllerRelay(self.controller, [s.netns for s in shards])
         switch = partial(LabSwitch, datapath=self.env.datapath, protocols="OpenFlow13", batch=True,
                          failMode="standalone" if standalone else "secure", rstp=standalone)
         net = Mininet(topo=None, switch=switch, host=Host, controller=None, link=Link, build=False,
@@ -123,7 +132,7 @@ class Lab:
             net.addController("c0", controller=RemoteController, ip=ip, port=port)
         total = len(self.plan.switches)
         for i, s in enumerate(self.plan.switches.values(), 1):
-            net.addSwitch(s.name, dpid=f"{s.dpid:016x}")
+            net.addSwitch(s.name, dpid=f"{s.dpid:016x}", shard=shards[placed[s.name]] if shards else None)
             if i % 25 == 0 or i == total:
                 self.progress("creating switches", i, total)
         total = len(self.plan.hosts)
@@ -176,6 +185,7 @@ class Lab:
             "started": time.time(),
             "controller": list(self.controller) if self.controller else None,
             "datapath": self.env.datapath,
+            "ovs_shards": self.ovs_shards,
             "pids": {name: self.net[name].pid for name in [*self.plan.hosts, *self.plan.switches]},
         })
 
@@ -192,6 +202,8 @@ class Lab:
             return cleanup.Removed()
         self.owns_prefix = False
         t0 = time.perf_counter()
+        if self.relay is not None:
+            self.relay.close()
         # Mininet's own stop() deletes interfaces one process at a time (about 30 s for the
         # province); removing the lab by name does the same in one ovsdb transaction.
         self.net = None
@@ -241,11 +253,34 @@ def _configure_host(pid: int, host: HostNode, routes4: list[str], routes6: list[
 
 
 class LabSwitch(OVSSwitch):
-    """OVSSwitch with RSTP (not 802.1D STP: seconds, not half a minute, to converge)."""
+    """OVSSwitch with RSTP (not 802.1D STP: seconds, not half a minute, to converge), run by the
+    system's Open vSwitch or by one of the lab's shards (`ovs_shards`)."""
 
-    def __init__(self, name, rstp=False, **params):
+    def __init__(self, name, rstp=False, shard: ovs_shards.Shard | None = None, **params):
+        self.shard = shard  # before the shell starts: it decides where the shell lives
         super().__init__(name, **params)
         self.rstp = rstp
+
+    def _popen(self, cmd, **params):
+        if self.shard is not None:
+            # The shell lives in the shard's namespace and talks to its daemons, so every command
+            # Mininet runs for this switch, and every link end it creates, is there too.
+            cmd = ["ip", "netns", "exec", self.shard.netns, *self.shard.env_command, *cmd]
+        return super()._popen(cmd, **params)
+
+    @classmethod
+    def batchStartup(cls, switches, run=None):
+        from mininet.util import errRun
+
+        run = run or errRun
+        by_shard: dict = {}
+        for switch in switches:
+            by_shard.setdefault(switch.shard, []).append(switch)
+        for shard, members in by_shard.items():
+            # one ovsdb transaction per daemon, through its own database socket
+            env = "" if shard is None else " ".join(shard.env_command) + " "
+            super().batchStartup(members, run=lambda cmd, env=env, **kw: run(env + cmd, **kw))
+        return switches
 
     def bridgeOpts(self):
         opts = super().bridgeOpts()
@@ -266,18 +301,23 @@ class LabSwitch(OVSSwitch):
 def wait_rstp_converged(prefix: str, timeout_s: float = 60.0) -> float:
     """Wait until every root or designated port of the lab forwards; returns the seconds waited."""
     t0 = time.monotonic()
+    envs = [None] + [shard.env for shard in ovs_shards.existing(prefix)]
     while True:
-        out = subprocess.run(["ovs-vsctl", "--timeout=10", "--format=json", "--", "--columns=name,rstp_status",
-                              "list", "Port"], capture_output=True, text=True)
-        pending = []
-        if out.returncode == 0:
+        pending, ok = [], True
+        for env in envs:
+            out = subprocess.run(["ovs-vsctl", "--timeout=10", "--format=json", "--", "--columns=name,rstp_status",
+                                  "list", "Port"], capture_output=True, text=True,
+                                 env={**os.environ, **env} if env else None)
+            ok = ok and out.returncode == 0
+            if out.returncode != 0:
+                continue
             for name, status in json.loads(out.stdout)["data"]:
                 if not name.startswith(prefix + "s") or "-eth" not in name:
                     continue
                 st = dict(status[1])
                 if st.get("rstp_port_role") in ("Root", "Designated") and st.get("rstp_port_state") != "Forwarding":
                     pending.append(name)
-        if out.returncode == 0 and not pending:
+        if ok and not pending:
             return time.monotonic() - t0
         if time.monotonic() - t0 > timeout_s:
             raise LabError(f"RSTP did not converge within {timeout_s:.0f} s: {len(pending)} ports not forwarding "

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pyroute2 import IPRoute
 
+from . import netns
+
 MTU_BYTES = 1514
 
 
@@ -17,14 +19,17 @@ def tbf_params(bps: int) -> dict:
     return {"rate": bps // 8, "burst": burst, "latency": 50_000}  # rate in bytes/s, latency in us
 
 
-def shape_links(interfaces: dict[str, int]) -> None:
-    """Limit each root-namespace interface (name -> bits per second) with a TBF root qdisc."""
-    with IPRoute() as ipr:
-        for ifname, bps in interfaces.items():
-            idx = ipr.link_lookup(ifname=ifname)
-            if not idx:
-                raise RuntimeError(f"cannot shape {ifname}: no such interface")
-            ipr.tc("replace", "tbf", index=idx[0], handle="1:", **tbf_params(bps))
+def shape_links(interfaces: dict[str, int], spaces: tuple[str | None, ...] | list[str | None] = (None,)) -> None:
+    """Limit each switch interface (name -> bits per second), in the root namespace or one of
+    `spaces` (the lab's Open vSwitch shards), with a TBF root qdisc."""
+    try:
+        located = netns.locate(list(interfaces), list(spaces))
+    except KeyError as exc:
+        raise RuntimeError(f"cannot shape {exc.args[0]}: no such interface") from None
+    for space, ends in located.items():
+        with netns.iproute(space) as ipr:
+            for ifname, idx in ends:
+                ipr.tc("replace", "tbf", index=idx, handle="1:", **tbf_params(interfaces[ifname]))
 
 
 def shaped_rate(ifname: str) -> int | None:

@@ -55,6 +55,7 @@ class ScenarioUpload(BaseModel):
 class LabUp(BaseModel):
     scenario: ScenarioName
     hosts_per_site: int | None = Field(default=None, ge=0, le=50)
+    ovs_shards: int = Field(default=1, ge=1, le=64, description="Open vSwitch daemons to spread the switches over")
     sdn: bool = Field(default=True, description="egovlab's controller (zone policy) or standalone switches")
 
 
@@ -282,7 +283,8 @@ def create_app(tokens: Tokens, data_dir: Path) -> FastAPI:
             raise Conflict(f"a lab with prefix '{prefix}' is already up (or its remains: DELETE it first)")
         source = store.path(body.scenario)
         store.load(body.scenario)  # bad scenarios fail here, before a job starts
-        verb = ["up", source, "--detach", "--prefix", prefix, "--sdn" if body.sdn else "--standalone"]
+        verb = ["up", source, "--detach", "--prefix", prefix, "--sdn" if body.sdn else "--standalone",
+                "--ovs-shards", str(body.ovs_shards)]
         if body.hosts_per_site is not None:
             verb += ["--hosts-per-site", str(body.hosts_per_site)]
         statuses.forget(prefix)

@@ -51,7 +51,7 @@ class Device:
 
     def _links(self) -> dict[str, dict]:
         if self.is_switch:
-            return netstate.root_links([p.interface for p in self.ports])
+            return netstate.root_links([p.interface for p in self.ports], self.prefix)
         return netstate.host_links(self._pid())
 
     def program(self, running: bool = True):

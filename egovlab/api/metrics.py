@@ -57,7 +57,7 @@ class ControlPlaneCollector:
             for l in sc.links:
                 link.add_metric([prefix, l.name, l.kind, l.role], 0 if l.name in down else 1)
             ports = {n: [p.interface for p in devices.ports(plan, n)] for n in plan.switches}
-            dead_ports = netstate.interfaces_down({p for ps in ports.values() for p in ps})
+            dead_ports = netstate.interfaces_down({p for ps in ports.values() for p in ps}, prefix)
             dead = {n for n, ps in ports.items() if ps and all(p in dead_ports for p in ps)}
             for n, s in plan.switches.items():
                 switch.add_metric([prefix, s.label, s.site, s.role], 0 if n in dead else 1)
