@@ -9,7 +9,7 @@ of a cut grows with the number of bridges one daemon carries, not with the path 
 small-dc (10 switches, a UDP service added for the probe) runs under egovlab's controller in the
 system's ovs-vswitchd. Beside it go N idle bridges of 5 veth ports each (the province's switches
 average 5 ports): in the same daemon, or in a second ovs-vswitchd in its own network namespace,
-as a lab sharded over several daemons would run them. For each case (writes
+as `--ovs-shards` runs them (topology/ovs_shards.py). For each case (writes
 benchmarks/results/ovs_bridges_per_daemon.json):
 - failover outage over 10 cuts of town--core-1 under the 1 ms probe (p50, max);
 - bridge reconfigurations per cut (coverage counter `bridge_reconfigure`);
@@ -36,15 +36,14 @@ sys.path.insert(0, str(ROOT))
 PREFIX = "ez"
 LINK = "town--core-1"
 IDLE = "ezidle"  # idle bridges ezidle<i>, their ports ezi<i>p<k> / ezi<i>q<k>
-SHARD_NS = "ezshard"
-SHARD_DIR = Path("/run/egovlab-ezshard")
+SHARD_PREFIX = "ezx"  # the idle bridges' second daemon: namespace ezx-ovs1
 PORTS_PER_BRIDGE = 5
 
 
-def run(*cmd: str, ns: str | None = None, env: dict | None = None) -> str:
+def run(*cmd: str, ns: str | None = None) -> str:
     if ns:
         cmd = ("ip", "netns", "exec", ns, *cmd)
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
 
 
 def vsctl(db: str | None, *args: str) -> None:
@@ -80,32 +79,23 @@ def remove_idle(n: int) -> None:
             subprocess.run(["ip", "link", "del", f"ezi{i}p{k}"], capture_output=True)
 
 
-def start_shard() -> str:
-    """A second ovsdb-server + ovs-vswitchd in their own network namespace (so their userspace
-    datapath's `ovs-netdev` tap does not clash with the system daemon's). Returns its db socket."""
-    stop_shard()
-    SHARD_DIR.mkdir(parents=True)
-    run("ip", "netns", "add", SHARD_NS)
-    db, sock = SHARD_DIR / "conf.db", f"unix:{SHARD_DIR}/db.sock"
-    env = {**os.environ, "OVS_RUNDIR": str(SHARD_DIR), "OVS_LOGDIR": str(SHARD_DIR), "OVS_DBDIR": str(SHARD_DIR)}
-    run("ovsdb-tool", "create", str(db), "/usr/share/openvswitch/vswitch.ovsschema")
-    run("ovsdb-server", str(db), f"--remote=punix:{SHARD_DIR}/db.sock", f"--pidfile={SHARD_DIR}/ovsdb-server.pid",
-        f"--unixctl={SHARD_DIR}/ovsdb-server.ctl", f"--log-file={SHARD_DIR}/ovsdb-server.log", "--detach",
-        ns=SHARD_NS, env=env)
-    vsctl(sock, "--no-wait", "init")
-    run("ovs-vswitchd", sock, f"--pidfile={SHARD_DIR}/ovs-vswitchd.pid", f"--unixctl={SHARD_DIR}/ovs-vswitchd.ctl",
-        f"--log-file={SHARD_DIR}/ovs-vswitchd.log", "--detach", ns=SHARD_NS, env=env)
-    return sock
+def start_shard():
+    """A second ovsdb-server + ovs-vswitchd in its own network namespace, as `--ovs-shards` runs
+    them (topology.ovs_shards). Returns the shard."""
+    from egovlab.topology import ovs_shards
+
+    ovs_shards.remove(SHARD_PREFIX)
+    shard = ovs_shards.Shard(SHARD_PREFIX, 1)
+    shard.start()
+    return shard
 
 
 def stop_shard() -> None:
-    for name in ("ovs-vswitchd", "ovsdb-server"):
-        pidfile = SHARD_DIR / f"{name}.pid"
-        if pidfile.exists():
-            subprocess.run(["kill", pidfile.read_text().strip()], capture_output=True)
-    time.sleep(0.5)
-    subprocess.run(["ip", "netns", "del", SHARD_NS], capture_output=True)  # its veths go with it
-    shutil.rmtree(SHARD_DIR, ignore_errors=True)
+    from egovlab.topology import ovs_shards
+    from egovlab.topology.state import state_dir
+
+    ovs_shards.remove(SHARD_PREFIX)
+    shutil.rmtree(state_dir(SHARD_PREFIX), ignore_errors=True)
 
 
 def reconfigures() -> int:
@@ -193,7 +183,8 @@ def main() -> None:
                 add_idle(n)
                 idle_here = n
             else:
-                add_idle(n, db=start_shard(), ns=SHARD_NS)
+                shard = start_shard()
+                add_idle(n, db=f"unix:{shard.rundir}/db.sock", ns=shard.netns)
             time.sleep(5)
             case = {"idle_bridges": n, "where": where, **main_loop_stall(), **cuts(lab, args.cuts)}
             print(json.dumps({k: v for k, v in case.items() if k != "outages_ms"}), flush=True)

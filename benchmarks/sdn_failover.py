@@ -7,13 +7,13 @@
   max) against the 50 ms carrier protection target, and in the same run the same 20 cuts on the
   same network run as reactive MAC-learning switches (Open vSwitch standalone, with RSTP: a
   learning switch needs a spanning tree on a meshed network, or it floods in loops);
-- the same 20 cuts under the controller with the switches spread over 16 Open vSwitch daemons
+- the same 20 cuts under the controller with the switches spread over 24 Open vSwitch daemons
   (`--ovs-shards`), each in its own network namespace;
 - what bounds that outage here: how long one link event keeps ovs-vswitchd's main loop busy with
   the province's 210 bridges, and its bridge reconfigurations per cut (see
   benchmarks/ovs_bridges_per_daemon.py for why, and what sharding the daemon would change).
 
-Usage: sudo .venv/bin/python benchmarks/sdn_failover.py [--cuts 20] [--ovs-shards 16]
+Usage: sudo .venv/bin/python benchmarks/sdn_failover.py [--cuts 20] [--ovs-shards 24]
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--cuts", type=int, default=20)
-    ap.add_argument("--ovs-shards", type=int, default=16, help="the sharded run's Open vSwitch daemons")
+    ap.add_argument("--ovs-shards", type=int, default=24, help="the sharded run's Open vSwitch daemons")
     args = ap.parse_args()
     prefix = "eb"
     sc = loader.load("dongthap")

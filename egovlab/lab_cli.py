@@ -45,7 +45,7 @@ SDN = click.option("--sdn/--standalone", default=True, show_default=True,
 OVS_SHARDS = click.option("--ovs-shards", type=click.IntRange(1, 64), default=1, show_default=True,
                           help="Spread the switches over this many Open vSwitch daemons, each in its own network "
                                "namespace. Every link event makes a daemon reconfigure all its bridges: with the "
-                               "province in one, a cut waits ~50 ms for that (16 shards: about 13 bridges each).")
+                               "province in one, a cut waits ~50 ms for that (24 shards: about 9 bridges each).")
 
 
 def lab_options(command):

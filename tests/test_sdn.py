@@ -21,13 +21,13 @@ pytestmark = [pytest.mark.emulation, pytest.mark.slow,
 
 def test_the_full_province_under_the_controller_matches_the_intended_policy_exactly(tmp_path):
     """Every probe of the matrix, IPv4 and IPv6: reachable exactly when the policy allows it; the
-    switches spread over 16 Open vSwitch daemons (so each edge keeps its own conntrack)."""
+    switches spread over 24 Open vSwitch daemons (so each edge keeps its own conntrack)."""
     prefix = "es"
     cleanup.remove_lab(prefix)
     out = tmp_path / "check.json"
     try:
         r = subprocess.run([str(EGOVLAB), "check", "dongthap", "--sdn", "--prefix", prefix, "--json", str(out),
-                            "--strict", "--failover", "h-cao-lanh--core-1", "--ovs-shards", "16"], capture_output=True, text=True,
+                            "--strict", "--failover", "h-cao-lanh--core-1", "--ovs-shards", "24"], capture_output=True, text=True,
                            timeout=1200)
     finally:
         cleanup.remove_lab(prefix)
