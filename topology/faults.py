@@ -78,8 +78,8 @@ def resolve(plan: EmulationPlan, action: str, target: str) -> list[str]:
 
 def set_state(interfaces: list[str], up: bool, prefix: str | None = None) -> None:
     """Set these interfaces up or down: in the root namespace, or in one of the lab's Open vSwitch
-    shard namespaces. Every index is found first, so that all ends change within a millisecond
-    (a cut link loses light at both ends at once)."""
+    shard namespaces. Every interface is found first and then set, namespace by namespace, so
+    the ends of a cut link go down within a few milliseconds of each other."""
     try:
         located = netns.locate(interfaces, [None, *(ovs_shards.running(prefix) if prefix else [])])
     except KeyError as exc:

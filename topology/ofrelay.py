@@ -1,8 +1,9 @@
 """Carries OpenFlow from switches in shard namespaces to the controller on the root's loopback.
 
 The controller listens on 127.0.0.1 in the root namespace, which a shard's namespace cannot
-reach; the relay listens at the same loopback address and port inside each shard (so every switch keeps
-the same controller target) and pipes each connection through. Nothing leaves loopback.
+reach; the relay listens at the same loopback address and port inside each shard (so every
+switch keeps the same controller target) and pipes each connection through. Nothing leaves
+loopback.
 """
 from __future__ import annotations
 
