@@ -154,9 +154,7 @@ def small_udp_scenario(tmp: Path) -> Path:
 def main() -> None:
     from egovlab.inventory import loader
     from egovlab.sdn import launcher
-    from egovlab.topology import cleanup
     from egovlab.topology.model import emulation_plan
-    from egovlab.topology.network import Lab
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--cuts", type=int, default=10)
@@ -171,37 +169,28 @@ def main() -> None:
     result: dict = {"benchmark": "ovs_bridges_per_daemon", "scenario": "small-dc + udp/10000",
                     "lab_switches": len(plan.switches), "ports_per_idle_bridge": PORTS_PER_BRIDGE,
                     "link": LINK, "target_ms": 50.0, "cases": []}
-    cleanup.remove_lab(PREFIX)
-    ctl, lab, idle_here = None, None, 0
+    idle_here = 0
     try:
-        ctl, port = launcher.start(str(scenario), prefix=PREFIX, hosts_per_site=None, log="/tmp/egovlab-ez-controller.log")
-        lab = Lab(sc, plan, controller=("127.0.0.1", port))
-        lab.start()
-        launcher.wait_programmed(PREFIX, len(plan.switches))
-        for where, n in cases:
-            if where == "same daemon":
-                add_idle(n)
-                idle_here = n
-            else:
-                shard = start_shard()
-                add_idle(n, db=f"unix:{shard.rundir}/db.sock", ns=shard.netns)
-            time.sleep(5)
-            case = {"idle_bridges": n, "where": where, **main_loop_stall(), **cuts(lab, args.cuts)}
-            print(json.dumps({k: v for k, v in case.items() if k != "outages_ms"}), flush=True)
-            result["cases"].append(case)
-            if where == "same daemon":
-                remove_idle(idle_here)
-                idle_here = 0
-            else:
-                stop_shard()
+        with launcher.controlled_lab(str(scenario), PREFIX, log="/tmp/egovlab-ez-controller.log") as lab:
+            for where, n in cases:
+                if where == "same daemon":
+                    add_idle(n)
+                    idle_here = n
+                else:
+                    shard = start_shard()
+                    add_idle(n, db=f"unix:{shard.rundir}/db.sock", ns=shard.netns)
+                time.sleep(5)
+                case = {"idle_bridges": n, "where": where, **main_loop_stall(), **cuts(lab, args.cuts)}
+                print(json.dumps({k: v for k, v in case.items() if k != "outages_ms"}), flush=True)
+                result["cases"].append(case)
+                if where == "same daemon":
+                    remove_idle(idle_here)
+                    idle_here = 0
+                else:
+                    stop_shard()
     finally:
         remove_idle(idle_here)
         stop_shard()
-        if lab is not None:
-            lab.stop()
-        if ctl is not None and ctl.poll() is None:
-            ctl.kill()
-        cleanup.remove_lab(PREFIX)
         shutil.rmtree(tmp, ignore_errors=True)
     out = ROOT / "benchmarks" / "results" / "ovs_bridges_per_daemon.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -124,17 +124,12 @@ def main() -> None:
         result["learning_switch_rstp"] = {**summary(base), "series": base}
 
         # the same cuts under the controller with the switches spread over several daemons
-        ctl, port = launcher.start("dongthap", prefix=prefix, hosts_per_site=None, log="/tmp/egovlab-eb-controller.log")
-        lab = Lab(sc, plan, controller=("127.0.0.1", port), ovs_shards=args.ovs_shards)
         t2 = time.monotonic()
-        lab.start()
-        launcher.wait_programmed(prefix, len(plan.switches))
-        up_s = time.monotonic() - t2
-        time.sleep(10)
-        sharded = cut_series(lab, links, args.cuts)
-        lab.stop()
-        os.killpg(ctl.pid, signal.SIGKILL)
-        ctl = None
+        with launcher.controlled_lab("dongthap", prefix, log="/tmp/egovlab-eb-controller.log",
+                                     ovs_shards=args.ovs_shards) as lab:
+            up_s = time.monotonic() - t2
+            time.sleep(10)
+            sharded = cut_series(lab, links, args.cuts)
         result["sdn_sharded"] = {"ovs_shards": args.ovs_shards, "up_and_programmed_s": round(up_s, 1),
                                  **summary(sharded), "series": sharded}
         result["ratio_p50"] = round(result["sdn"]["p50_ms"] / max(result["learning_switch_rstp"]["p50_ms"], 0.1), 2)

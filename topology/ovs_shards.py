@@ -98,20 +98,8 @@ def bridges(prefix: str) -> list[str]:
 
 
 def _processes_in(netns: str) -> list[int]:
-    try:
-        target = os.stat(NETNS_DIR / netns)
-    except OSError:
-        return []
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                st = os.stat(f"/proc/{entry}/ns/net")
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
-                pids.append(int(entry))
-    return pids
+    out = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
 
 
 def remove(prefix: str) -> list[int]:
