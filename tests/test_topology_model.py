@@ -1,12 +1,13 @@
 """The emulation plan and the probe plan, without a kernel: what the province becomes."""
 from __future__ import annotations
 
+import copy
 from collections import Counter
 
 import pytest
 
 from egovlab.inventory.policy import Endpoint, allowed, endpoint_of
-from egovlab.topology.model import emulation_plan, shard_assignment
+from egovlab.topology.model import emulation_plan, rstp_priorities, shard_assignment
 from egovlab.topology.probes import analyse, matrix_plan, representatives
 
 
@@ -126,3 +127,11 @@ def test_shards_keep_sites_whole_and_share_the_switches_out_evenly(plan, shards)
 
 def test_one_shard_is_the_system_daemon(plan):
     assert set(shard_assignment(plan, 1).values()) == {0}
+
+
+def test_the_core_is_pinned_as_rstp_root_and_secondary_root(plan):
+    assert rstp_priorities(plan) == {plan.node("core-1/lan"): 4096, plan.node("core-2/lan"): 8192}
+    # a scenario without a TSLCD core: the data-centre cores take the roles
+    no_core = copy.copy(plan)
+    no_core.switches = {n: s for n, s in plan.switches.items() if s.role != "core"}
+    assert rstp_priorities(no_core) == {plan.node("provincial-dc/core"): 4096, plan.node("backup-dc/core"): 8192}

@@ -229,6 +229,23 @@ def _number_ports(plan: EmulationPlan) -> None:
     plan.links = numbered
 
 
+# 802.1D-2004 bridge priorities (multiples of 4096): the root and the secondary root.
+RSTP_ROOT_PRIORITY, RSTP_SECONDARY_PRIORITY = 4096, 8192
+
+
+def rstp_priorities(plan: EmulationPlan) -> dict[str, int]:
+    """Switch -> RSTP bridge priority for the switches pinned as root and secondary root: the
+    TSLCD core switches in plan order (the data-centre cores when a scenario has no core site).
+
+    Left to the default priority, the root is whichever bridge drew the lowest random MAC; when
+    that bridge is in a site that is then cut off, every other site re-elects a root, and RSTP
+    with stale root information circulating takes tens of seconds to settle. Pinned, only losing
+    the core moves the root, to the secondary."""
+    cores = [n for n, s in plan.switches.items() if s.role == "core"] or \
+        [n for n, s in plan.switches.items() if s.role == "dc-core"]
+    return dict(zip(cores, (RSTP_ROOT_PRIORITY, RSTP_SECONDARY_PRIORITY)))
+
+
 def shard_assignment(plan: EmulationPlan, shards: int) -> dict[str, int]:
     """Switch -> shard index (0-based) for `shards` Open vSwitch daemons: sites kept whole (a
     site's switches share a daemon), in plan order, the shards filled to an equal switch count."""

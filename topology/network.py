@@ -33,7 +33,7 @@ from pyroute2.ethtool import Ethtool
 
 from . import cleanup, netns, ovs_shards
 from .environment import Environment, detect
-from .model import EmulationPlan, HostNode, shard_assignment
+from .model import EmulationPlan, HostNode, rstp_priorities, shard_assignment
 from .ofrelay import ControllerRelay
 from .shaping import shape_links
 from .state import LabError, read_state, remove_state, write_state
@@ -120,6 +120,7 @@ class Lab:
         for shard in shards:
             shard.start()
         placed = shard_assignment(self.plan, len(shards))
+        priority = rstp_priorities(self.plan)
         if shards and not standalone:
             self.relay = ControllerRelay(self.controller, [s.netns for s in shards])
         switch = partial(LabSwitch, datapath=self.env.datapath, protocols="OpenFlow13", batch=True,
@@ -132,7 +133,8 @@ class Lab:
             net.addController("c0", controller=RemoteController, ip=ip, port=port)
         total = len(self.plan.switches)
         for i, s in enumerate(self.plan.switches.values(), 1):
-            net.addSwitch(s.name, dpid=f"{s.dpid:016x}", shard=shards[placed[s.name]] if shards else None)
+            net.addSwitch(s.name, dpid=f"{s.dpid:016x}", rstp_priority=priority.get(s.name),
+                          shard=shards[placed[s.name]] if shards else None)
             if i % 25 == 0 or i == total:
                 self.progress("creating switches", i, total)
         total = len(self.plan.hosts)
@@ -256,10 +258,12 @@ class LabSwitch(OVSSwitch):
     """OVSSwitch with RSTP (not 802.1D STP: seconds, not half a minute, to converge), run by the
     system's Open vSwitch or by one of the lab's shards (`ovs_shards`)."""
 
-    def __init__(self, name, rstp=False, shard: ovs_shards.Shard | None = None, **params):
+    def __init__(self, name, rstp=False, rstp_priority: int | None = None, shard: ovs_shards.Shard | None = None,
+                 **params):
         self.shard = shard  # before the shell starts: it decides where the shell lives
         super().__init__(name, **params)
         self.rstp = rstp
+        self.rstp_priority = rstp_priority
 
     def _popen(self, cmd, **params):
         if self.shard is not None:
@@ -286,6 +290,8 @@ class LabSwitch(OVSSwitch):
         opts = super().bridgeOpts()
         if self.rstp and self.failMode == "standalone":
             opts += " rstp_enable=true"
+            if self.rstp_priority is not None:
+                opts += f" other_config:rstp-priority={self.rstp_priority}"
         return opts
 
     def intfOpts(self, intf):
