@@ -105,7 +105,7 @@ def test_kernel_limits_are_reported_not_hidden(province):
     assert warned == (has_delay and not province.env.netem)
 
 
-def test_the_spanning_tree_is_rooted_at_the_core(province):
+def test_the_spanning_tree_is_rooted_at_the_core_and_runs_over_the_primaries(province):
     """Left to chance, the root is the bridge with the lowest random MAC; cutting its site off then
     stalls the whole province for tens of seconds while RSTP re-elects (seen in CI)."""
     plan = province.plan
@@ -117,6 +117,14 @@ def test_the_spanning_tree_is_rooted_at_the_core(province):
     # the out-of-band management switches are a network of their own, with their own roots
     fabric = {n for n, s in plan.switches.items() if s.role != "oob"}
     assert {status[n]["rstp_root_id"] for n in fabric} == {root["rstp_bridge_id"]}
+    # a district reaches the root over its primary uplink, whichever core that goes to
+    out = subprocess.run(["ovs-vsctl", "--format=json", "--", "--columns=name,rstp_status", "list", "Port"],
+                         capture_output=True, text=True, check=True).stdout
+    role = {name: dict(st[1]).get("rstp_port_role") for name, st in json.loads(out)["data"]}
+    uplinks = [l for l in plan.links if l.scenario_link and plan.switches[l.a].role == "agg"]
+    assert {l.role for l in uplinks} == {"primary", "backup"}
+    for link in uplinks:
+        assert role[link.intf(link.a)] == ("Root" if link.role == "primary" else "Alternate"), link.scenario_link
 
 
 def test_isolating_a_site_stops_its_traffic_and_restoring_brings_it_back(province):

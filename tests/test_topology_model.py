@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from egovlab.inventory.policy import Endpoint, allowed, endpoint_of
-from egovlab.topology.model import emulation_plan, rstp_priorities, shard_assignment
+from egovlab.topology.model import emulation_plan, rstp_port_costs, rstp_priorities, shard_assignment
 from egovlab.topology.probes import analyse, matrix_plan, representatives
 
 
@@ -135,3 +135,12 @@ def test_the_core_is_pinned_as_rstp_root_and_secondary_root(plan):
     no_core = copy.copy(plan)
     no_core.switches = {n: s for n, s in plan.switches.items() if s.role != "core"}
     assert rstp_priorities(no_core) == {plan.node("provincial-dc/core"): 4096, plan.node("backup-dc/core"): 8192}
+
+
+def test_backup_links_cost_more_to_the_spanning_tree_than_primaries(dongthap, plan):
+    costs = rstp_port_costs(plan)
+    backups = [l for l in dongthap.links if l.role == "backup"]
+    assert backups and len(costs) == 2 * len(backups)  # both ends of every backup, nothing else
+    sa_dec = next(l for l in plan.links if l.scenario_link == "tp-sa-dec--core-1")  # its backup
+    assert costs[sa_dec.intf(sa_dec.a)] == costs[sa_dec.intf(sa_dec.b)] == 200_000
+    assert not any(l.intf(l.a) in costs for l in plan.links if l.role == "primary")

@@ -231,6 +231,9 @@ def _number_ports(plan: EmulationPlan) -> None:
 
 # 802.1D-2004 bridge priorities (multiples of 4096): the root and the secondary root.
 RSTP_ROOT_PRIORITY, RSTP_SECONDARY_PRIORITY = 4096, 8192
+# A backup link's port path cost: 802.1D-2004's for 100 Mb/s, ten times a 1 Gb/s port's, so a
+# path over primaries (a veth counts as 10 Gb/s: 2,000 a hop) always wins.
+RSTP_BACKUP_PATH_COST = 200_000
 
 
 def rstp_priorities(plan: EmulationPlan) -> dict[str, int]:
@@ -244,6 +247,14 @@ def rstp_priorities(plan: EmulationPlan) -> dict[str, int]:
     cores = [n for n, s in plan.switches.items() if s.role == "core"] or \
         [n for n, s in plan.switches.items() if s.role == "dc-core"]
     return dict(zip(cores, (RSTP_ROOT_PRIORITY, RSTP_SECONDARY_PRIORITY)))
+
+
+def rstp_port_costs(plan: EmulationPlan) -> dict[str, int]:
+    """Interface -> RSTP port path cost for both ends of the scenario's backup links, so the
+    spanning tree forwards over the primaries and a backup only carries traffic once they fail
+    (left equal, a district whose primary goes to the secondary core would use its backup)."""
+    return {link.intf(n): RSTP_BACKUP_PATH_COST for link in plan.links if link.role == "backup"
+            for n in (link.a, link.b) if n in plan.switches}
 
 
 def shard_assignment(plan: EmulationPlan, shards: int) -> dict[str, int]:

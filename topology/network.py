@@ -33,7 +33,7 @@ from pyroute2.ethtool import Ethtool
 
 from . import cleanup, netns, ovs_shards
 from .environment import Environment, detect
-from .model import EmulationPlan, HostNode, rstp_priorities, shard_assignment
+from .model import EmulationPlan, HostNode, rstp_port_costs, rstp_priorities, shard_assignment
 from .ofrelay import ControllerRelay
 from .shaping import shape_links
 from .state import LabError, read_state, remove_state, write_state
@@ -124,7 +124,8 @@ class Lab:
         if shards and not standalone:
             self.relay = ControllerRelay(self.controller, [s.netns for s in shards])
         switch = partial(LabSwitch, datapath=self.env.datapath, protocols="OpenFlow13", batch=True,
-                         failMode="standalone" if standalone else "secure", rstp=standalone)
+                         failMode="standalone" if standalone else "secure", rstp=standalone,
+                         rstp_costs=rstp_port_costs(self.plan))
         net = Mininet(topo=None, switch=switch, host=Host, controller=None, link=Link, build=False,
                       autoSetMacs=False, autoStaticArp=False, waitConnected=False)
         self.net = net
@@ -258,12 +259,13 @@ class LabSwitch(OVSSwitch):
     """OVSSwitch with RSTP (not 802.1D STP: seconds, not half a minute, to converge), run by the
     system's Open vSwitch or by one of the lab's shards (`ovs_shards`)."""
 
-    def __init__(self, name, rstp=False, rstp_priority: int | None = None, shard: ovs_shards.Shard | None = None,
-                 **params):
+    def __init__(self, name, rstp=False, rstp_priority: int | None = None, rstp_costs: dict[str, int] | None = None,
+                 shard: ovs_shards.Shard | None = None, **params):
         self.shard = shard  # before the shell starts: it decides where the shell lives
         super().__init__(name, **params)
         self.rstp = rstp
-        self.rstp_priority = rstp_priority
+        self.rstp_priority = rstp_priority  # None: the default, 32768
+        self.rstp_costs = rstp_costs or {}  # interface -> port path cost; absent: by link speed
 
     def _popen(self, cmd, **params):
         if self.shard is not None:
@@ -301,6 +303,8 @@ class LabSwitch(OVSSwitch):
             peer = link.intf2 if link.intf1 is intf else link.intf1
             if isinstance(peer.node, Host):  # a host port is an edge port: forward at once
                 opts += f" -- set Port {intf} other_config:rstp-port-admin-edge=true"
+            elif str(intf) in self.rstp_costs:
+                opts += f" -- set Port {intf} other_config:rstp-path-cost={self.rstp_costs[str(intf)]}"
         return opts
 
 
