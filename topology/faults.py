@@ -76,14 +76,16 @@ def resolve(plan: EmulationPlan, action: str, target: str) -> list[str]:
     raise EgovlabError(f"unknown fault '{action}' (expected one of: {', '.join(ACTIONS)})")
 
 
-def set_state(interfaces: list[str], up: bool, prefix: str | None = None) -> None:
+def set_state(interfaces: list[str], up: bool, prefix: str | None = None) -> float:
     """Set these interfaces up or down: in the root namespace, or in one of the lab's Open vSwitch
     shard namespaces. Every interface is found first and then set, namespace by namespace, so
-    the ends of a cut link go down within a few milliseconds of each other."""
+    the ends of a cut link go down within a few milliseconds of each other. Returns the UNIX
+    time of the first change: when the fault began, not when looking the ends up did."""
     try:
         located = netns.locate(interfaces, [None, *(ovs_shards.running(prefix) if prefix else [])])
     except KeyError as exc:
         raise EgovlabError(f"interface {exc.args[0]} does not exist: is the lab up?") from None
+    began = time.time()
     for space, ends in located.items():
         with netns.iproute(space) as ipr:
             for name, idx in ends:
@@ -91,13 +93,14 @@ def set_state(interfaces: list[str], up: bool, prefix: str | None = None) -> Non
                     ipr.link("set", index=idx, state="up" if up else "down")
                 except NetlinkError as exc:
                     raise EgovlabError(f"cannot set {name} {'up' if up else 'down'}: {exc}") from None
+    return began
 
 
 def inject(plan: EmulationPlan, action: str, target: str) -> FaultRecord:
     interfaces = resolve(plan, action, target)
     up = action in ("link-up", "switch-up", "restore", "dc-up")
-    set_state(interfaces, up, plan.prefix)
-    record = FaultRecord(time.time(), action, target, interfaces)
+    began = set_state(interfaces, up, plan.prefix)
+    record = FaultRecord(began, action, target, interfaces)
     log = state_dir(plan.prefix) / "faults.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as f:
