@@ -73,7 +73,7 @@ def test_a_sharded_lab_runs_its_switches_in_their_own_daemons_enforces_the_polic
         finally:
             faults.inject(plan, "link-up", "town--core-1")
         assert res.received > res.sent * 0.9 and res.lost > 0, res
-        assert faults.links_down(plan) == {}
+        assert faults.links_down(plan) == {}  # at once: read from the carrier (tests/test_netstate.py)
     finally:
         operations.stop_lab(prefix)
     assert cleanup.leftovers(prefix) == NOTHING

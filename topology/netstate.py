@@ -31,9 +31,12 @@ def _read(path: str) -> str | None:
         return None
 
 
-def _oper_up(base: str) -> bool:
-    """An administratively downed veth, or one whose peer is down, is not "up" in operstate."""
-    return _read(f"{base}/operstate") in ("up", "unknown")
+def _link_up(base: str) -> bool:
+    """Enabled (IFF_UP) and with carrier: an administratively downed veth, or one whose peer is
+    down, is not. Read from `carrier`, which the kernel sets at once, not `operstate`, which its
+    linkwatch updates up to a second later (a restored link would still read as down)."""
+    flags = _read(f"{base}/flags")
+    return flags is not None and bool(int(flags, 16) & 1) and _read(f"{base}/carrier") == "1"
 
 
 def sysfs_dirs(prefix: str | None = None) -> list[str]:
@@ -58,7 +61,7 @@ def interfaces_down(names: set[str], prefix: str | None = None) -> set[str]:
     (a missing interface counts as down).
     """
     dirs = sysfs_dirs(prefix)
-    return {name for name in names if (base := _base(name, dirs)) is None or not _oper_up(base)}
+    return {name for name in names if (base := _base(name, dirs)) is None or not _link_up(base)}
 
 
 def root_links(names: list[str], prefix: str | None = None) -> dict[str, dict]:
@@ -71,7 +74,7 @@ def root_links(names: list[str], prefix: str | None = None) -> dict[str, dict]:
         if flags is None:
             continue
         stats = {s: int(_read(f"{base}/statistics/{s}") or 0) for s in STATS}
-        out[name] = {"enabled": bool(int(flags, 16) & 1), "up": _oper_up(base),
+        out[name] = {"enabled": bool(int(flags, 16) & 1), "up": _link_up(base),
                      "mac": _read(f"{base}/address") or "", "mtu": int(_read(f"{base}/mtu") or 0), "stats": stats}
     return out
 
@@ -93,7 +96,8 @@ def host_links(pid: int) -> dict[str, dict]:
                  "tx_packets": tx.get("packets", 0), "rx_errors": rx.get("errors", 0), "tx_errors": tx.get("errors", 0),
                  "rx_dropped": rx.get("dropped", 0), "tx_dropped": tx.get("dropped", 0),
                  "multicast": rx.get("multicast", 0)}
-        out[link["ifname"]] = {"enabled": "UP" in link.get("flags", []), "up": link.get("operstate") in ("UP", "UNKNOWN"),
+        flags = set(link.get("flags", []))  # LOWER_UP: carrier, as the kernel has it now (see _link_up)
+        out[link["ifname"]] = {"enabled": "UP" in flags, "up": {"UP", "LOWER_UP"} <= flags,
                                "mac": link.get("address", ""), "mtu": link.get("mtu", 0), "stats": stats}
     return out
 
