@@ -231,8 +231,8 @@ def _number_ports(plan: EmulationPlan) -> None:
 
 # 802.1D-2004 bridge priorities (multiples of 4096): the root and the secondary root.
 RSTP_ROOT_PRIORITY, RSTP_SECONDARY_PRIORITY = 4096, 8192
-# A backup link's port path cost: 802.1D-2004's for 100 Mb/s, ten times a 1 Gb/s port's, so a
-# path over primaries (a veth counts as 10 Gb/s: 2,000 a hop) always wins.
+# A backup link's port path cost: 802.1D-2004's for 100 Mb/s, ten times a 1 Gb/s port's (20,000;
+# Open vSwitch costs a port by its reported speed), so a path over primaries always wins.
 RSTP_BACKUP_PATH_COST = 200_000
 
 
