@@ -102,6 +102,15 @@ def _processes_in(netns: str) -> list[int]:
     return [int(p) for p in out.stdout.split()]
 
 
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie (an init that does not reap, as on this machine kind, leaves those)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 def remove(prefix: str) -> list[int]:
     """Stop every shard of the lab (its daemons: every process in its namespace) and delete its
     namespace, which takes the switch ends of its links with it. Returns the pids killed."""
@@ -114,8 +123,10 @@ def remove(prefix: str) -> list[int]:
             except ProcessLookupError:
                 pass
         killed += pids
+        # Gone from the namespace is not yet dead: a killed ovs-vswitchd leaves it, then closes
+        # its tap device (the kernel tears it down) before it exits.
         deadline = time.monotonic() + 5
-        while _processes_in(name) and time.monotonic() < deadline:
+        while (_processes_in(name) or not all(map(_exited, pids))) and time.monotonic() < deadline:
             time.sleep(0.05)
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
     for d in state_dir(prefix).glob("ovs[0-9]*"):
