@@ -105,22 +105,25 @@ def test_kernel_limits_are_reported_not_hidden(province):
     assert warned == (has_delay and not province.env.netem)
 
 
+def rstp_status(table: str) -> dict[str, dict]:
+    """Name -> rstp_status of every Bridge or Port in the system's Open vSwitch."""
+    out = subprocess.run(["ovs-vsctl", "--format=json", "--", "--columns=name,rstp_status", "list", table],
+                         capture_output=True, text=True, check=True).stdout
+    return {name: dict(st[1]) for name, st in json.loads(out)["data"]}
+
+
 def test_the_spanning_tree_is_rooted_at_the_core_and_runs_over_the_primaries(province):
     """Left to chance, the root is the bridge with the lowest random MAC; cutting its site off then
     stalls the whole province for tens of seconds while RSTP re-elects (seen in CI)."""
     plan = province.plan
-    out = subprocess.run(["ovs-vsctl", "--format=json", "--", "--columns=name,rstp_status", "list", "Bridge"],
-                         capture_output=True, text=True, check=True).stdout
-    status = {name: dict(st[1]) for name, st in json.loads(out)["data"] if name in plan.switches}
+    status = rstp_status("Bridge")
     root, secondary = status[plan.node("core-1/lan")], status[plan.node("core-2/lan")]
     assert root["rstp_bridge_id"].startswith("1.") and secondary["rstp_bridge_id"].startswith("2.")  # 4096, 8192
     # the out-of-band management switches are a network of their own, with their own roots
     fabric = {n for n, s in plan.switches.items() if s.role != "oob"}
     assert {status[n]["rstp_root_id"] for n in fabric} == {root["rstp_bridge_id"]}
     # a district reaches the root over its primary uplink, whichever core that goes to
-    out = subprocess.run(["ovs-vsctl", "--format=json", "--", "--columns=name,rstp_status", "list", "Port"],
-                         capture_output=True, text=True, check=True).stdout
-    role = {name: dict(st[1]).get("rstp_port_role") for name, st in json.loads(out)["data"]}
+    role = {name: st.get("rstp_port_role") for name, st in rstp_status("Port").items()}
     uplinks = [l for l in plan.links if l.scenario_link and plan.switches[l.a].role == "agg"]
     assert {l.role for l in uplinks} == {"primary", "backup"}
     for link in uplinks:
