@@ -4,6 +4,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -28,7 +30,8 @@ ALLOCATIONS = click.option("--allocations", type=click.Path(dir_okay=False),
 
 
 class Group(click.Group):
-    """Bad input ends with its message on stderr and exit code 2, never a traceback."""
+    """Bad input ends with its message on stderr and exit code 2, never a traceback; a fault of
+    egovlab itself or of a dependency with one line and exit code 1 (EGOVLAB_DEBUG=1 shows it)."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -36,6 +39,14 @@ class Group(click.Group):
         except EgovlabError as exc:
             click.echo(str(exc), err=True)
             ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("EGOVLAB_DEBUG"):
+                raise
+            click.echo(f"egovlab: internal error: {type(exc).__name__}: {exc} (EGOVLAB_DEBUG=1 shows where)",
+                       err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -237,7 +248,12 @@ def export_graph(file: str, output: str, png: bool, layout: str) -> None:
 from egovlab import lab_cli, serve_cli, services_cli, sim_cli, vm_cli  # noqa: E402,F401 - register the verbs of each engine
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM unwinds like Ctrl-C: every verb's cleanup runs
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
     cli(prog_name="egovlab")
 
 

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from egovlab.inventory import loader
 from egovlab.inventory.errors import EgovlabError
-from egovlab import operations
+from egovlab import operations, params
 from egovlab.topology import faults, probes
 from egovlab.topology.model import DEFAULT_PREFIX, emulation_plan
 from egovlab.topology.state import read_state, state_dir
@@ -31,7 +31,7 @@ def _check_prefix(ctx, param, value: str) -> str:
 
 PREFIX = click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, callback=_check_prefix,
                       help="Name prefix of the lab's nodes, so several labs can share a machine.")
-HOSTS = click.option("--hosts-per-site", type=click.IntRange(min=0), default=None,
+HOSTS = click.option("--hosts-per-site", type=params.HOSTS_PER_SITE.click(integer=True), default=None,
                      help="Cap representative hosts per site (default: the scenario's).")
 CONTROLLER = click.option("--controller", metavar="HOST:PORT", default=None,
                           help="Run the switches fail-secure under this OpenFlow controller (default: standalone).")
@@ -42,7 +42,7 @@ SDN = click.option("--sdn/--standalone", default=True, show_default=True,
                         "policy, or standalone (MAC learning + RSTP, no policy). --controller overrides both.")
 
 
-OVS_SHARDS = click.option("--ovs-shards", type=click.IntRange(1, 64), default=1, show_default=True,
+OVS_SHARDS = click.option("--ovs-shards", type=params.OVS_SHARDS.click(integer=True), default=1, show_default=True,
                           help="Spread the switches over this many Open vSwitch daemons, each in its own network "
                                "namespace. Every link event makes a daemon reconfigure all its bridges: with the "
                                "province in one, a cut waits ~50 ms for that (24 shards: about 9 bridges each).")
@@ -168,9 +168,9 @@ def _detach(file: str, prefix: str, hosts_per_site: int | None, controller: str 
 @SCENARIO
 @PREFIX
 @HOSTS
-@click.option("--port", type=click.IntRange(1, 65535), default=6653, show_default=True,
+@click.option("--port", type=params.PORT.click(integer=True), default=6653, show_default=True,
               help="OpenFlow port on 127.0.0.1.")
-@click.option("--metrics-port", type=click.IntRange(1, 65535), default=9101, show_default=True,
+@click.option("--metrics-port", type=params.PORT.click(integer=True), default=9101, show_default=True,
               help="Prometheus metrics on http://127.0.0.1:PORT/metrics.")
 def controller(file: str, prefix: str, hosts_per_site: int | None, port: int, metrics_port: int) -> None:
     """Run egovlab's SDN controller (os-ken) in the foreground, for `up --controller 127.0.0.1:PORT`.
@@ -312,9 +312,9 @@ def probe_matrix(prefix: str, json_out: str | None) -> None:
 @click.option("--from", "src", required=True, help="Source host (scenario name, e.g. h-cao-lanh-h1).")
 @click.option("--to", "dst", required=True, help="Destination host (e.g. web-dvc-1).")
 @click.option("--ipv6", is_flag=True, help="Probe over IPv6 instead of IPv4.")
-@click.option("--interval-ms", type=click.FloatRange(min=0.5, max=100), default=1.0, show_default=True)
-@click.option("--seconds", type=click.FloatRange(min=1, max=60), default=4.0, show_default=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=40404, show_default=True,
+@click.option("--interval-ms", type=params.PROBE_INTERVAL_MS.click(), default=1.0, show_default=True)
+@click.option("--seconds", type=params.PROBE_SECONDS.click(), default=4.0, show_default=True)
+@click.option("--port", type=params.PORT.click(integer=True), default=40404, show_default=True,
               help="UDP port of the probe (under --sdn, one the policy allows, e.g. 10000 to the MCU).")
 @PREFIX
 def probe_failover(link: str, src: str, dst: str, ipv6: bool, interval_ms: float, seconds: float, port: int,

@@ -15,7 +15,7 @@ import httpx
 import yaml
 
 from egovlab import operations
-from egovlab.inventory import addressing, policy_edit
+from egovlab.inventory import addressing, policy_edit, safe_yaml
 from egovlab.inventory.errors import EgovlabError
 from egovlab.sdn import compiler, launcher, render
 from egovlab.topology import devices, faults
@@ -23,13 +23,13 @@ from egovlab.topology.state import LabError, read_state, state_dir, write_state
 
 
 def _raw(source: str) -> dict:
-    return yaml.safe_load(Path(source).read_text(encoding="utf-8"))
+    return safe_yaml.read(source)
 
 
 def current(prefix: str) -> dict:
     state, _, _ = operations.running_lab(prefix)
     versions = state.get("policy_versions") or [state["source"]]
-    return {"version": len(versions) - 1, "source": state["source"],
+    return {"version": len(versions) - 1, "source": Path(state["source"]).name,
             "policy": policy_edit.policy_text(_raw(state["source"]))}
 
 

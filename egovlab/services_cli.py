@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from egovlab import operations
+from egovlab import operations, params
 from egovlab.inventory import loader
 from egovlab.inventory.errors import EgovlabError
 from egovlab.topology.model import emulation_plan
@@ -49,9 +49,9 @@ def deploy(prefix: str, replication: str | None) -> None:
 @SCENARIO
 @click.option("--fail", "fail_dc", required=True, metavar="DC", help="The data centre to take dark (the primary).")
 @REPLICATION
-@click.option("--seconds", type=click.FloatRange(min=15), default=40, show_default=True,
+@click.option("--seconds", type=params.DRILL_SECONDS.click(), default=40, show_default=True,
               help="How long citizens keep submitting (the failure comes after a third of it).")
-@click.option("--rate", type=click.FloatRange(min=1, max=50), default=10, show_default=True,
+@click.option("--rate", type=params.DRILL_RATE.click(), default=10, show_default=True,
               help="Submissions per second.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default="out/drill.json", show_default=True)
 @PREFIX

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 
 import click
 from rich.table import Table
 
+from egovlab import params
 from egovlab.inventory import loader
 from egovlab.inventory.errors import EgovlabError
 
@@ -16,17 +16,9 @@ from .cli import SCENARIO, cli, console, write_file
 
 OUT = click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False),
                    help="Directory for the JSON and PNG reports.")
-SEED = click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
-REPS = click.option("--replications", type=click.IntRange(min=2, max=200), default=10, show_default=True,
+SEED = click.option("--seed", type=params.SEED.click(integer=True), default=1, show_default=True)
+REPS = click.option("--replications", type=params.REPLICATIONS.click(integer=True), default=10, show_default=True,
                     help="Independent replications (95 % confidence intervals need at least 2).")
-
-
-def parse_horizon(text: str) -> float:
-    """'365d', '24h', '90m' -> hours."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([dhm])\s*", text)
-    if not m or float(m[1]) <= 0:
-        raise EgovlabError(f"--horizon: expected a duration like '365d', '24h' or '90m', got '{text}'")
-    return float(m[1]) * {"d": 24, "h": 1, "m": 1 / 60}[m[2]]
 
 
 def ci(est: dict, scale: float = 1.0, fmt: str = "{:.3f}") -> str:
@@ -55,14 +47,14 @@ def _model(file: str):
 @click.option("--horizon", default="365d", show_default=True, help="Length of the fluid (hourly) run.")
 @SEED
 @REPS
-@click.option("--peak-minutes", type=click.FloatRange(min=1, max=600), default=60, show_default=True,
+@click.option("--peak-minutes", type=params.PEAK_MINUTES.click(), default=60, show_default=True,
               help="Length of the per-request window at the peak.")
 @OUT
 def simulate(file: str, horizon: str, seed: int, replications: int, peak_minutes: float, out: str) -> None:
     """Capacity of the province: the peak hour request by request, and a year with failures."""
     from egovlab.simulation import province, runs
 
-    hours = parse_horizon(horizon)
+    hours = params.parse_horizon(horizon)
     sc, model = _model(file)
     r = sc.spec.resilience
     if r is None:
@@ -155,7 +147,7 @@ def _plot_simulation(report: dict, png: Path) -> None:
 @SCENARIO
 @click.option("--target", default="p95<2s", show_default=True, help="Response-time target, e.g. 'p99<800ms'.")
 @SEED
-@click.option("--replications", type=click.IntRange(min=2, max=50), default=3, show_default=True)
+@click.option("--replications", type=params.SIZING_REPLICATIONS.click(integer=True), default=3, show_default=True)
 @OUT
 def size(file: str, target: str, seed: int, replications: int, out: str) -> None:
     """Smallest server count per tier that meets the target at the peak hour (search over simulations)."""
@@ -180,7 +172,7 @@ def size(file: str, target: str, seed: int, replications: int, out: str) -> None
 @SCENARIO
 @SEED
 @REPS
-@click.option("--failures", type=click.IntRange(min=10, max=100_000), default=1000, show_default=True,
+@click.option("--failures", type=params.DR_FAILURES.click(integer=True), default=1000, show_default=True,
               help="Primary-DC failures simulated per replication.")
 @OUT
 def dr(file: str, seed: int, replications: int, failures: int, out: str) -> None:

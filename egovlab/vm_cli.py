@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from egovlab import params
+
 from .cli import cli, console
 
 FULLKERNEL_SUITE = ["tests/test_fullkernel.py", "-v"]
@@ -27,7 +29,7 @@ def vm_build() -> None:
 
 
 @vm.command("test", context_settings={"ignore_unknown_options": True})
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=10), default=900, show_default=True,
+@click.option("--timeout", "timeout_s", type=params.VM_TIMEOUT_S.click(), default=900, show_default=True,
               help="Kill the VM after this many seconds.")
 @click.option("--accel", type=click.Choice(["kvm", "tcg"]), default=None, help="Default: KVM if it works here.")
 @click.option("--out", type=click.Path(file_okay=False), default="out/vm", show_default=True,

@@ -20,7 +20,8 @@ from pathlib import Path
 import netaddr
 import yaml
 
-from .errors import Problem
+from . import safe_yaml
+from .errors import InputError, Problem
 from .scenario import Scenario
 from .schema import DC_KINDS, ZONES
 
@@ -322,13 +323,33 @@ def allocation_path(scenario_path: str | Path) -> Path:
 
 
 def read_allocations(path: Path) -> dict[str, str]:
+    """The recorded blocks, each checked: a `v4:`/`v6:` key and a network of that family."""
     if not path.exists():
         return {}
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-        from .errors import EgovlabError
-        raise EgovlabError(f"{path}: not an allocation file (expected 'key: prefix' lines)")
-    return {str(k): v for k, v in data.items()}
+    data = safe_yaml.read(path, empty=None)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(str(path), [Problem("", f"not an allocation file: expected 'key: prefix' lines, "
+                                                 f"got a {type(data).__name__}")])
+    problems, out = [], {}
+    for key, value in data.items():
+        where, family = str(key), str(key)[:3]
+        if family not in ("v4:", "v6:"):
+            problems.append(Problem(where, "unknown key: expected 'v4:...' or 'v6:...'"))
+            continue
+        try:
+            net = netaddr.IPNetwork(str(value), version=int(family[1]))
+        except (netaddr.AddrFormatError, ValueError, TypeError):
+            problems.append(Problem(where, f"expected an IPv{family[1]} prefix, got {str(value)[:60]!r}"))
+            continue
+        if net != net.cidr:
+            problems.append(Problem(where, f"{value} has host bits set (the block is {net.cidr})"))
+            continue
+        out[where] = str(net)
+    if problems:
+        raise InputError(str(path), problems)
+    return out
 
 
 def allocation_text(allocations: dict[str, str]) -> str:

@@ -1,4 +1,4 @@
-"""Problems found in a scenario, reported all at once as `FILE: field.path: message`."""
+"""Problems found in an input, reported all at once as `FILE: field.path: message`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,8 +19,8 @@ class EgovlabError(Exception):
     exit_code = 2
 
 
-class ScenarioError(EgovlabError):
-    """One or more problems in a scenario file."""
+class InputError(EgovlabError):
+    """One or more problems in an input file or upload (scenario, allocations, suite, policy)."""
 
     def __init__(self, source: str, problems: list[Problem]):
         self.source = source

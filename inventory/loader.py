@@ -1,6 +1,6 @@
 """Load a scenario file: YAML -> schema -> resolved Scenario -> checks -> address plan.
 
-Stops with a `ScenarioError` carrying every problem found at the stage that failed, each as
+Stops with a `InputError` carrying every problem found at the stage that failed, each as
 `FILE: field.path: message`; nothing is built from a scenario that does not load.
 """
 from __future__ import annotations
@@ -8,11 +8,10 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
-from . import addressing, validate
-from .errors import EgovlabError, Problem, ScenarioError, join_path
+from . import addressing, safe_yaml, validate
+from .errors import EgovlabError, InputError, Problem, join_path
 from .scenario import Scenario, resolve
 from .schema import ScenarioSpec
 
@@ -35,49 +34,13 @@ def resolve_path(file: str | Path) -> Path:
     return p
 
 
-def _yaml_problems(node: yaml.Node, path: str = "") -> list[Problem]:
-    """Duplicate mapping keys, which PyYAML would silently let the last one win."""
-    out: list[Problem] = []
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key, value in node.value:
-            k = key.value if isinstance(key, yaml.ScalarNode) else str(key.value)
-            if k in seen:
-                out.append(Problem(path or "(top level)", f"duplicate name '{k}' (lines {seen[k]} and "
-                                                          f"{key.start_mark.line + 1})"))
-            else:
-                seen[k] = key.start_mark.line + 1
-            out.extend(_yaml_problems(value, join_path(path, k)))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out.extend(_yaml_problems(item, join_path(path, i)))
-    return out
+EMPTY = "the file is empty, expected a scenario mapping"
 
 
-# libyaml's loader when PyYAML was built with it: several times faster on large provinces.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def parse_yaml(text: str, source: str) -> dict:
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise ScenarioError(source, [Problem("", "the file is empty, expected a scenario mapping")])
-        if problems := _yaml_problems(node):
-            raise ScenarioError(source, problems)
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ScenarioError(source, [Problem(where, f"YAML syntax error: {exc.problem or exc}")]) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(source, [Problem("", f"YAML error: {exc}")]) from None
-    finally:
-        loader.dispose()
+def _mapping(data: object, source: str) -> dict:
     if not isinstance(data, dict):
-        raise ScenarioError(source, [Problem("", f"expected a mapping of scenario fields at the top level, "
-                                                 f"got {type(data).__name__}")])
+        raise InputError(source, [Problem("", f"expected a mapping of scenario fields at the top level, "
+                                              f"got {type(data).__name__}")])
     return data
 
 
@@ -93,6 +56,8 @@ def _pydantic_problems(exc: ValidationError) -> list[Problem]:
         path = join_path(*loc)
         kind, msg = err["type"], err["msg"]
         given = err.get("input")
+        if isinstance(given, str) and len(given) > 60:  # an upload's whole text is no message
+            given = given[:57] + "..."
         if kind == "extra_forbidden":
             msg = "unknown field"
         elif kind == "missing":
@@ -115,18 +80,25 @@ def _pydantic_problems(exc: ValidationError) -> list[Problem]:
     return out
 
 
+def parse_yaml(text: str, source: str) -> dict:
+    return _mapping(safe_yaml.parse(text, source, empty=EMPTY), source)
+
+
 def load_text(text: str, source: str = "<scenario>", allocations: dict[str, str] | None = None) -> Scenario:
-    data = parse_yaml(text, source)
+    return load_data(parse_yaml(text, source), source, allocations)
+
+
+def load_data(data: dict, source: str, allocations: dict[str, str] | None = None) -> Scenario:
     try:
         spec = ScenarioSpec.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(source, _pydantic_problems(exc)) from None
+        raise InputError(source, _pydantic_problems(exc)) from None
     scenario = resolve(spec, source)
     if problems := validate.check(scenario):
-        raise ScenarioError(source, sorted(set(problems), key=problems.index))
+        raise InputError(source, sorted(set(problems), key=problems.index))
     plan, problems = addressing.plan(scenario, allocations)
     if problems:
-        raise ScenarioError(source, problems)
+        raise InputError(source, problems)
     scenario.plan = plan
     return scenario
 
@@ -135,9 +107,6 @@ def load(file: str | Path, allocations: str | Path | None = None) -> Scenario:
     """Load and plan a scenario file, keeping the allocations recorded beside it (if any)."""
     path = resolve_path(file)
     alloc_path = Path(allocations) if allocations else addressing.allocation_path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EgovlabError(f"{file}: cannot read: {exc}") from None
     source = str(file) if Path(file).exists() else str(path)
-    return load_text(text, source, addressing.read_allocations(alloc_path))
+    data = _mapping(safe_yaml.read(path, source, empty=EMPTY), source)
+    return load_data(data, source, addressing.read_allocations(alloc_path))

@@ -12,7 +12,7 @@ import difflib
 
 import yaml
 
-from . import loader
+from . import loader, safe_yaml
 from .errors import EgovlabError
 from .scenario import Scenario
 
@@ -24,10 +24,7 @@ class CandidateError(EgovlabError):
 
 
 def parse_candidate(text: str) -> list[dict]:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CandidateError(f"candidate: not YAML: {exc}") from None
+    data = safe_yaml.parse(text, "candidate", empty="the candidate policy is empty")
     if isinstance(data, dict) and "policy" in data:
         data = data["policy"]
     if isinstance(data, dict) and set(data) <= {"allow", "default"}:

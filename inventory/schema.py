@@ -102,7 +102,7 @@ Selectors = Annotated[list[Selector], BeforeValidator(lambda v: [v] if isinstanc
 class Strict(BaseModel):
     """Unknown fields are errors: a typo must not silently become a default."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class Figure(Strict):

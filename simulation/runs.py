@@ -8,11 +8,13 @@ the validation suite checks against theory). Replications run in parallel proces
 """
 from __future__ import annotations
 
-import concurrent.futures
+import ctypes
 import datetime as dt
 import math
+import multiprocessing
 import os
 import random
+import signal
 from dataclasses import dataclass
 
 import simpy
@@ -25,17 +27,30 @@ from .province import ProvinceModel
 from .stats import estimate, percentile
 
 YEAR_START = dt.datetime(2025, 1, 1)
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _workers(n: int) -> int:
     return max(1, min(n, os.cpu_count() or 1))
 
 
+def _die_with_parent() -> None:
+    """A worker that outlives its parent (killed, even with SIGKILL) would simulate on for nobody."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before the call above took effect
+        os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _pool_map(fn, args: list) -> list:
     if len(args) == 1:
         return [fn(args[0])]
-    with concurrent.futures.ProcessPoolExecutor(_workers(len(args))) as pool:
-        return list(pool.map(fn, args))
+    # multiprocessing's Pool, not concurrent.futures': leaving its `with` block on an exception
+    # (Ctrl-C, SIGTERM) terminates the workers at once instead of waiting for their tasks.
+    with multiprocessing.get_context("fork").Pool(_workers(len(args)), initializer=_die_with_parent) as pool:
+        return pool.map(fn, args, chunksize=1)
 
 
 # -- peak window: every request --------------------------------------------------------------

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from egovlab.cli import cli
 from egovlab.inventory import loader
-from egovlab.inventory.errors import ScenarioError
+from egovlab.inventory.errors import InputError
 
 from .conftest import EGOVLAB, SCENARIOS
 
@@ -31,7 +31,7 @@ def test_there_are_at_least_thirty_malformed_files():
 
 @pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
 def test_loader_reports_exact_problems(path: Path):
-    with pytest.raises(ScenarioError) as info:
+    with pytest.raises(InputError) as info:
         loader.load_text(path.read_text(), path.name)
     assert [p.render(path.name) for p in info.value.problems] == expected(path)
 

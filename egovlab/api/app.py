@@ -18,14 +18,14 @@ from typing import Annotated, Literal
 from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from egovlab import __version__, operations
-from egovlab.inventory.errors import EgovlabError, ScenarioError
+from egovlab import __version__, operations, params
+from egovlab.inventory.errors import EgovlabError, InputError
 from egovlab.topology import faults
 from egovlab.topology.state import LabError, read_state
 
@@ -34,6 +34,8 @@ from egovlab.sdn import launcher
 from egovlab.topology import devices as topology_devices
 
 from . import devices, views
+from .errors import document_errors, redact
+from .guard import Guard
 from .jobs import Conflict, Job, JobRunner
 from .metrics import ControlPlaneCollector
 from .scenarios import NotFound, ScenarioStore
@@ -47,39 +49,55 @@ JobId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{12}$")]
 
 # -- request bodies ------------------------------------------------------------------------
 
-class ScenarioUpload(BaseModel):
+class Body(BaseModel):
+    """Unknown fields and non-finite numbers are refused (Python's JSON reader takes NaN)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _horizon(text: str) -> str:
+    try:
+        params.parse_horizon(text, "horizon")
+    except EgovlabError as exc:
+        raise ValueError(str(exc).removeprefix("horizon: ")) from None
+    return text
+
+
+class ScenarioUpload(Body):
     name: ScenarioName
     yaml: str = Field(max_length=2_000_000, description="the scenario file's text (YAML)")
 
 
-class LabUp(BaseModel):
+class LabUp(Body):
     scenario: ScenarioName
-    hosts_per_site: int | None = Field(default=None, ge=0, le=50)
-    ovs_shards: int = Field(default=1, ge=1, le=64, description="Open vSwitch daemons to spread the switches over")
+    hosts_per_site: int | None = Field(default=None, **params.HOSTS_PER_SITE.field())
+    ovs_shards: int = Field(default=1, **params.OVS_SHARDS.field(),
+                            description="Open vSwitch daemons to spread the switches over")
     sdn: bool = Field(default=True, description="egovlab's controller (zone policy) or standalone switches")
 
 
-class FaultRequest(BaseModel):
+class FaultRequest(Body):
     action: Literal[faults.ACTIONS]  # type: ignore[valid-type]
     target: str = Field(min_length=1, max_length=120, description="a link, switch, site or data centre")
 
 
-class SimulationRequest(BaseModel):
+class SimulationRequest(Body):
     scenario: ScenarioName
-    replications: int = Field(default=10, ge=2, le=200)
-    horizon: str = Field(default="365d", pattern=r"^[0-9]{1,4}(\.[0-9]+)?[dhm]$")
-    peak_minutes: float = Field(default=60, ge=1, le=600)
-    seed: int = Field(default=1, ge=0, le=2**31)
+    replications: int = Field(default=10, **params.REPLICATIONS.field())
+    horizon: Annotated[str, Field(max_length=20), AfterValidator(_horizon)] = Field(
+        default="365d", description="a duration like '365d', '24h' or '90m'")
+    peak_minutes: float = Field(default=60, **params.PEAK_MINUTES.field())
+    seed: int = Field(default=1, **params.SEED.field())
 
 
-class DrillRequest(BaseModel):
+class DrillRequest(Body):
     scenario: ScenarioName
     fail: str = Field(min_length=1, max_length=80, description="the data centre to take dark")
     replication: Literal["sync", "async"] | None = None
-    seconds: float = Field(default=40, ge=15, le=600)
-    rate: float = Field(default=10, ge=1, le=50)
+    seconds: float = Field(default=40, **params.DRILL_SECONDS.field())
+    rate: float = Field(default=10, **params.DRILL_RATE.field())
     prefix: str = Field(default="dr", pattern=r"^[a-z]{2,4}$")
-    hosts_per_site: int | None = Field(default=None, ge=0, le=50)
+    hosts_per_site: int | None = Field(default=None, **params.HOSTS_PER_SITE.field())
 
 
 class StatusCache:
@@ -109,7 +127,7 @@ class StatusCache:
         self.values.pop(prefix, None)
 
 
-class PingRequest(BaseModel):
+class PingRequest(Body):
     destination: str = Field(min_length=1, max_length=80, description="an IP address or a device of the lab")
     source: str = Field(default="", max_length=45)
     ttl: int = Field(default=255, ge=1, le=255)
@@ -119,7 +137,7 @@ class PingRequest(BaseModel):
     vrf: str = Field(default="", max_length=40, description="accepted for NAPALM's sake; the lab has no VRFs")
 
 
-class TracerouteRequest(BaseModel):
+class TracerouteRequest(Body):
     destination: str = Field(min_length=1, max_length=80)
     source: str = Field(default="", max_length=45)
     ttl: int = Field(default=30, ge=1, le=64)
@@ -127,7 +145,7 @@ class TracerouteRequest(BaseModel):
     vrf: str = Field(default="", max_length=40)
 
 
-class PolicyChange(BaseModel):
+class PolicyChange(Body):
     policy: str = Field(min_length=1, max_length=1_000_000,
                         description="flows in the scenario's policy format (YAML): a list, {allow: [...]} "
                                     "or {policy: {allow: [...]}}")
@@ -158,29 +176,16 @@ def create_app(tokens: Tokens, data_dir: Path) -> FastAPI:
                               "failover drills. Bearer tokens: read-only, or operator for every change.")
     app.state.runner, app.state.store = runner, store
     policy_lock = threading.Lock()  # one policy change at a time
-    bearer = HTTPBearer(auto_error=False, description="a read-only or an operator token")
-
-    def role(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-        if creds is None:
-            raise HTTPException(401, "missing bearer token (Authorization: Bearer TOKEN)",
-                                headers={"WWW-Authenticate": "Bearer"})
-        found = tokens.role_of(creds.credentials)
-        if found is None:
-            raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        return found
-
-    def operator(r: Annotated[str, Depends(role)]) -> str:
-        if r != "operator":
-            raise HTTPException(403, "this call changes the lab: it needs an operator token")
-        return r
-
-    reader = [Depends(role)]
-    writer = [Depends(operator)]
+    app.add_middleware(Guard, tokens=tokens)
+    # Guard has checked the token (and the role) before any route runs; this declares the scheme.
+    bearer = HTTPBearer(auto_error=False, description="a read-only token, or an operator token for every change")
+    reader = writer = [Depends(bearer)]
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        return JSONResponse({"detail": "; ".join(problems), "problems": problems}, status_code=422)
+        problems = [{"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        return JSONResponse({"detail": "; ".join(f"{p['path']}: {p['message']}" for p in problems),
+                             "problems": problems}, status_code=422)
 
     @app.exception_handler(Conflict)
     async def conflict(request: Request, exc: Conflict):
@@ -192,12 +197,12 @@ def create_app(tokens: Tokens, data_dir: Path) -> FastAPI:
 
     @app.exception_handler(LabError)
     async def lab_failed(request: Request, exc: LabError):
-        return JSONResponse({"detail": str(exc)}, status_code=503)
+        return JSONResponse({"detail": redact(str(exc))}, status_code=503)
 
     @app.exception_handler(EgovlabError)
     async def bad_input(request: Request, exc: EgovlabError):
-        body = {"detail": str(exc)}
-        if isinstance(exc, ScenarioError):
+        body = {"detail": redact(str(exc))}
+        if isinstance(exc, InputError):
             body["problems"] = [{"path": p.path, "message": p.message} for p in exc.problems]
         return JSONResponse(body, status_code=422)
 
@@ -527,4 +532,5 @@ def create_app(tokens: Tokens, data_dir: Path) -> FastAPI:
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
+    document_errors(app)
     return app

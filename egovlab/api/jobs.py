@@ -20,6 +20,8 @@ from pathlib import Path
 
 from egovlab.inventory.errors import EgovlabError
 
+from .errors import redact_data
+
 KINDS = ("lab-up", "lab-down", "probe-matrix", "simulation", "drill")
 LAB_KINDS = ("lab-up", "lab-down", "probe-matrix", "drill")  # hold their prefix while they run
 LOG_TAIL_LINES = 40
@@ -56,12 +58,13 @@ class Job:
             return []
 
     def view(self, with_result: bool = True) -> dict:
+        """What a client sees: no server paths (its log and result say where files went)."""
         out = {"id": self.id, "kind": self.kind, "prefix": self.prefix, "params": self.params, "state": self.state,
                "created": self.created, "finished": self.finished, "exit_code": self.exit_code,
                "seconds": round((self.finished or time.time()) - self.created, 2), "log_tail": self.log_tail()}
         if with_result:
             out["result"] = self.result
-        return out
+        return redact_data(out)
 
 
 class JobRunner:
