@@ -343,7 +343,7 @@ def read_allocations(path: Path) -> dict[str, str]:
         except (netaddr.AddrFormatError, ValueError, TypeError):
             problems.append(Problem(where, f"expected an IPv{family[1]} prefix, got {str(value)[:60]!r}"))
             continue
-        if net != net.cidr:
+        if net.ip != net.network:
             problems.append(Problem(where, f"{value} has host bits set (the block is {net.cidr})"))
             continue
         out[where] = str(net)

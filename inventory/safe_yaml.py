@@ -151,11 +151,15 @@ def parse(text: str, source: str, limits: Limits = LIMITS, empty: str | None = "
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(source, [Problem(where, f"YAML syntax error: {exc.problem or exc}")]) from None
+        what = ", ".join(filter(None, (exc.context, exc.problem))) or str(exc)
+        raise InputError(source, [Problem(where, f"YAML syntax error: {what}")]) from None
+    except yaml.reader.ReaderError as exc:
+        raise InputError(source, [Problem(f"character {exc.position + 1}", f"YAML error: {exc.reason}")]) from None
     except yaml.YAMLError as exc:
         raise InputError(source, [Problem("", f"YAML error: {exc}")]) from None
     except (ValueError, TypeError, OverflowError) as exc:  # a value PyYAML resolves but cannot build
-        raise InputError(source, [Problem("", f"cannot read a value: {exc}")]) from None
+        reason = "a number of more than 4300 digits" if "integer string conversion" in str(exc) else exc
+        raise InputError(source, [Problem("", f"cannot read a value: {reason}")]) from None
 
 
 def read(path: str | Path, source: str | None = None, limits: Limits = LIMITS, **kw) -> Any:

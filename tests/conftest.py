@@ -23,10 +23,12 @@ def mini_text() -> str:
 
 
 class ApiServer:
-    """A real `egovlab serve` on a free loopback port, with one token per role from the environment."""
+    """A real `egovlab serve` on a free loopback port, with one token per role from the environment;
+    over HTTPS when given a certificate and key (`tls`), which clients then verify."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, tls: tuple[Path, Path] | None = None):
         import secrets
+        import ssl
         import subprocess
         import time
 
@@ -36,15 +38,17 @@ class ApiServer:
         from egovlab.sdn.launcher import _free_port
 
         self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.verify = ssl.create_default_context(cafile=str(tls[0])) if tls else True
         env = {**__import__("os").environ, "EGOVLAB_API_TOKENS": f"operator:{self.operator},read-only:{self.reader}"}
         self.log = data_dir / "serve.log"
-        self.process = subprocess.Popen([str(EGOVLAB), "serve", "--port", str(self.port), "--data-dir", str(data_dir)],
-                                        env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+        argv = [str(EGOVLAB), "serve", "--port", str(self.port), "--data-dir", str(data_dir)]
+        argv += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])] if tls else []
+        self.process = subprocess.Popen(argv, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=1, verify=self.verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.2)
@@ -55,7 +59,7 @@ class ApiServer:
         import httpx
 
         token = {"operator": self.operator, "read-only": self.reader}.get(role, role)
-        return httpx.Client(base_url=self.url, timeout=60,
+        return httpx.Client(base_url=self.url, timeout=60, verify=self.verify,
                             headers={"Authorization": f"Bearer {token}"} if token else {})
 
     def wait_job(self, job: dict, timeout_s: float = 300) -> dict:

@@ -84,9 +84,10 @@ def test_candidates_in_the_scenario_policy_format():
     assert policy_edit.changed(merged, [flow], "merge") == merged  # merging twice adds nothing
     assert policy_edit.changed(raw, [flow], "replace")["policy"]["allow"] == [flow]
     assert raw["policy"]["allow"][-1] != flow  # the input is not modified
-    for bad, message in (("- {from: [", "not YAML"), ("42", "expected a list of flows"),
-                         ("- [1, 2]", "expected a list of flows")):
-        with pytest.raises(policy_edit.CandidateError, match=message):
+    for bad, message in (("- {from: [", "candidate: line 2, column 1: YAML syntax error"),
+                         ("42", "expected a list of flows"), ("- [1, 2]", "expected a list of flows"),
+                         ("a: &a [*a]", "recursive structure")):
+        with pytest.raises(EgovlabError, match=message):
             policy_edit.parse_candidate(bad)
     with pytest.raises(policy_edit.CandidateError, match="makes the scenario invalid"):
         policy_edit.apply(raw, "- {from: zone:nowhere, to: service:csdl}", "merge", "candidate", {})

@@ -50,9 +50,10 @@ JobId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{12}$")]
 # -- request bodies ------------------------------------------------------------------------
 
 class Body(BaseModel):
-    """Unknown fields and non-finite numbers are refused (Python's JSON reader takes NaN)."""
+    """Unknown fields, non-finite numbers (Python's JSON reader takes NaN) and values of another
+    type (`false` for a count, `"10"` for a number) are refused."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 def _horizon(text: str) -> str:

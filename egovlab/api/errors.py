@@ -53,7 +53,7 @@ def _statuses(path: str, method: str, has_body: bool, has_params: bool) -> dict[
     if method.upper() in guard.CHANGES:
         out[403] = "a read-only token for a call that changes something"
         out[409] = "clashes with what is running or stored (a busy lab, a built-in scenario)"
-    if "{" in path:
+    if "{" in path or has_body:  # a path, or a body naming a scenario, lab or device
         out[404] = "no such lab, scenario, job or device"
     if has_body:
         out[400] = "a body that cannot be read (a bad Content-Length, JSON nested too deeply)"
