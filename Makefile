@@ -9,8 +9,9 @@ PYTEST_ARGS ?=
 setup:
 	@scripts/setup.sh
 
-## The main job on the built-in Đồng Tháp scenario: validate, show, plan, export, then bring
-## the province up, probe it against its intended policy, cut a redundant link, tear it down;
+## The main job on the built-in Đồng Tháp scenario: validate, show, plan, export, prove the
+## controller's program equals the policy (verify, no lab), then bring the province up, probe
+## it against its intended policy, cut a redundant link, tear it down;
 ## then its capacity (peak hour and a year with failures) and its disaster-recovery options;
 ## last, a short failover drill on the real services (Ansible-deployed) against the simulation.
 run: setup
@@ -19,11 +20,12 @@ run: setup
 	$(EGOVLAB) plan $(SCENARIO)
 	$(EGOVLAB) export ansible-inventory $(SCENARIO) -o $(OUT)/inventory.yml
 	$(EGOVLAB) export graph $(SCENARIO) -o $(OUT)/topology
+	$(EGOVLAB) verify $(SCENARIO) --json $(OUT)/verify.json
 	$(EGOVLAB) check $(SCENARIO) --json $(OUT)/check.json --failover h-cao-lanh--core-1 --ovs-shards 24
 	$(EGOVLAB) simulate $(SCENARIO) --replications 10 --out $(OUT)
 	$(EGOVLAB) dr $(SCENARIO) --out $(OUT)
 	$(EGOVLAB) drill $(SCENARIO) --fail provincial-dc --seconds 30 --json $(OUT)/drill.json
-	@echo "reports in $(OUT)/: inventory.yml topology.{dot,png} check.json simulation.{json,png} dr.{json,png} drill.json"
+	@echo "reports in $(OUT)/: inventory.yml topology.{dot,png} verify.json check.json simulation.{json,png} dr.{json,png} drill.json"
 
 ## The whole test suite, exactly as CI runs it.
 test: setup
@@ -35,6 +37,7 @@ bench: setup
 	.venv/bin/python benchmarks/emulation_scale.py
 	.venv/bin/python benchmarks/simulation_engine.py
 	.venv/bin/python benchmarks/sdn_compile.py
+	.venv/bin/python benchmarks/verify.py
 	.venv/bin/python benchmarks/sdn_failover.py
 	.venv/bin/python benchmarks/ovs_bridges_per_daemon.py
 	.venv/bin/python benchmarks/services.py

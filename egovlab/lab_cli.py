@@ -280,6 +280,10 @@ def run_matrix(sc, plan, pids: dict[str, int], out: Path | None) -> dict:
     results = probes.run_matrix(planned, pids, plan.by_label, plan.prefix)
     summary = probes.summarize(results)
     summary["seconds"] = round(time.perf_counter() - t0, 2)
+    from egovlab.sdn import launcher
+
+    if launcher.status(plan.prefix) is not None:  # egovlab's own controller: its program is known
+        three_way(sc, plan, results, summary)
     console.print(render_matrix(results, f"reachability of '{sc.name}' (cells: reached/probed per IP version; "
                                          f"! differs from intent)"))
     diff = summary["differences"]
@@ -296,6 +300,32 @@ def run_matrix(sc, plan, pids: dict[str, int], out: Path | None) -> dict:
         write_file(out, json.dumps(summary, indent=1))
         console.print(f"wrote {out}")
     return summary
+
+
+def three_way(sc, plan, results: list, summary: dict) -> None:
+    """Intent, the verified program and the measurement side by side: where the measurement
+    differs from the program, the switches or the datapath are at fault, not the compiler."""
+    from egovlab.sdn import compiler, verify
+
+    down = faults.cut_interfaces(plan)
+    programs = compiler.compile_network(sc, plan, down=down)
+    verified = verify.verdicts(plan, programs, [r.probe for r in results], down)
+    for row, program in zip(summary["results"], verified):
+        row["verified"] = program
+    program_vs_intent = [r for r in summary["results"] if r["verified"] != r["intended"]]
+    measured_vs_program = [r for r in summary["results"] if r["verified"] != r["reachable"]]
+    summary["three_way"] = {"program_differs_from_intent": len(program_vs_intent),
+                            "measured_differs_from_program": len(measured_vs_program),
+                            "switch_or_datapath_problems": [{k: r[k] for k in ("src_host", "dst_host", "port",
+                                                                               "version", "verified", "reachable",
+                                                                               "detail")}
+                                                            for r in measured_vs_program]}
+    console.print(f"three-way: the verified program differs from intent on {len(program_vs_intent)} probes; the "
+                  f"measurement differs from the program on [bold]{len(measured_vs_program)}[/bold]"
+                  + (" (a switch or datapath problem, not the compiler's)" if measured_vs_program else ""))
+    for r in measured_vs_program[:10]:
+        console.print(f"  {r['src_host']} -> {r['dst_host']} {r['port']} IPv{r['version']}: intent "
+                      f"{r['intended']}, program {r['verified']}, measured {r['reachable']} ({r['detail']})")
 
 
 @probe.command("matrix")

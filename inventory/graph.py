@@ -33,3 +33,14 @@ def site_tree(sc: Scenario) -> dict[str | None, list[str]]:
     for name in sc.sites:
         children.setdefault(primary_parent(sc, name), []).append(name)
     return children
+
+
+def redundant_links(sc: Scenario) -> list[str]:
+    """Links whose two sites stay connected without them: a cut of one must cost no intended flow."""
+    g, out = site_graph(sc), []
+    for link in sc.links:
+        g.remove_edge(link.a, link.b, key=link.name)
+        if nx.has_path(g, link.a, link.b):
+            out.append(link.name)
+        g.add_edge(link.a, link.b, key=link.name)
+    return out

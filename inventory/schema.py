@@ -68,32 +68,52 @@ Delay = Annotated[float, BeforeValidator(parse_delay)]
 Loss = Annotated[float, BeforeValidator(parse_loss)]
 
 
-def _port(value: str) -> str:
-    """'tcp/443', 'udp/514', 'icmp', 'any' (normalised to lower case)."""
-    text = str(value).strip().lower()
-    if text in ("icmp", "any"):
-        return text
-    proto, _, number = text.partition("/")
-    if proto not in ("tcp", "udp") or not number.isdigit() or not 1 <= int(number) <= 65535:
-        raise ValueError(f"expected a port like 'tcp/443', 'udp/514', 'icmp' or 'any', got {value!r}")
-    return f"{proto}/{int(number)}"
+class PortSpec(str):
+    """A port of the policy, parsed once: 'tcp/443', 'udp/514', 'icmp' (echo) or 'any'.
+
+    It stays the string it was written as (messages, YAML, JSON), and carries its parts."""
+
+    proto: str  # tcp | udp | icmp | any
+    number: int | None
+
+    @classmethod
+    def parse(cls, value: object) -> "PortSpec":
+        text = str(value).strip().lower()
+        proto, _, number = text.partition("/")
+        if text in ("icmp", "any"):
+            out = cls(text)
+            out.proto, out.number = text, None
+            return out
+        if proto not in ("tcp", "udp") or not number.isdigit() or not 1 <= int(number) <= 65535:
+            raise ValueError(f"expected a port like 'tcp/443', 'udp/514', 'icmp' or 'any', got {value!r}")
+        out = cls(f"{proto}/{int(number)}")
+        out.proto, out.number = proto, int(number)
+        return out
 
 
-Port = Annotated[str, BeforeValidator(lambda v: str(v)), AfterValidator(_port)]
+class SelectorSpec(str):
+    """A flow end, parsed once: 'zone:dmz', 'kind:commune', 'site:sadec', 'service:cong-dvc' or 'any'."""
+
+    kind: str  # any | zone | kind | site | service
+    ref: str
+
+    @classmethod
+    def parse(cls, value: object) -> "SelectorSpec":
+        text = str(value).strip()
+        kind, _, ref = text.partition(":")
+        if text == "any":
+            kind, ref = "any", ""
+        elif kind not in ("zone", "kind", "site", "service") or not ref:
+            raise ValueError(f"expected 'zone:NAME', 'kind:KIND', 'site:NAME', 'service:NAME' or 'any', "
+                             f"got {value!r}")
+        out = cls("any" if kind == "any" else f"{kind}:{ref}")
+        out.kind, out.ref = kind, ref
+        return out
 
 
-def _selector(value: str) -> str:
-    """'zone:dmz', 'kind:commune', 'site:sadec', 'service:cong-dvc' or 'any'."""
-    text = str(value).strip()
-    if text == "any":
-        return text
-    kind, _, ref = text.partition(":")
-    if kind not in ("zone", "kind", "site", "service") or not ref:
-        raise ValueError(f"expected 'zone:NAME', 'kind:KIND', 'site:NAME', 'service:NAME' or 'any', got {value!r}")
-    return f"{kind}:{ref}"
-
-
-Selector = Annotated[str, AfterValidator(_selector)]
+# Typed as str for the schema and serialisation; the values are the parsed subclasses above.
+Port = Annotated[str, BeforeValidator(lambda v: str(v)), AfterValidator(PortSpec.parse)]
+Selector = Annotated[str, AfterValidator(SelectorSpec.parse)]
 # A flow end is one selector or a list of them.
 Selectors = Annotated[list[Selector], BeforeValidator(lambda v: [v] if isinstance(v, str) else v),
                       Field(min_length=1)]

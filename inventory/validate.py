@@ -7,7 +7,7 @@ import networkx as nx
 
 from .errors import Problem
 from .scenario import Scenario
-from .schema import DC_KINDS, SITE_KINDS
+from .schema import DC_KINDS, SITE_KINDS, SelectorSpec
 
 
 def check(sc: Scenario) -> list[Problem]:
@@ -137,10 +137,10 @@ def _services(sc: Scenario) -> list[Problem]:
     return out
 
 
-def _selector_problem(sc: Scenario, selector: str) -> str | None:
-    if selector == "any":
+def _selector_problem(sc: Scenario, selector: SelectorSpec) -> str | None:
+    if selector.kind == "any":
         return None
-    kind, ref = selector.split(":", 1)
+    kind, ref = selector.kind, selector.ref
     if kind == "site":
         return _unknown_site(sc, ref)
     if kind == "service":
@@ -164,12 +164,12 @@ def _policy(sc: Scenario) -> list[Problem]:
                 where = f"{path}.{field}" + (f"[{j}]" if len(selectors) > 1 else "")
                 if msg := _selector_problem(sc, selector):
                     out.append(Problem(where, msg))
-        if flow.ports is None and not all(t.startswith("service:") for t in flow.to):
+        if flow.ports is None and not all(t.kind == "service" for t in flow.to):
             out.append(Problem(f"{path}.ports", "ports are required unless 'to' names services"))
         sources = [s for sel in flow.source for s in _selected_sites(sc, sel)]
         for target in flow.to:
-            svc_name = target.removeprefix("service:")
-            svc = sc.spec.services.get(svc_name) if target.startswith("service:") else None
+            svc_name = target.ref
+            svc = sc.spec.services.get(svc_name) if target.kind == "service" else None
             if svc is None:
                 continue
             missing = sorted(set(flow.ip) - set(svc.ip_versions))
@@ -186,8 +186,8 @@ def _policy(sc: Scenario) -> list[Problem]:
     return out
 
 
-def _selected_sites(sc: Scenario, selector: str) -> list[str]:
-    kind, _, ref = selector.partition(":")
+def _selected_sites(sc: Scenario, selector: SelectorSpec) -> list[str]:
+    kind, ref = selector.kind, selector.ref
     if kind == "site":
         return [ref] if ref in sc.sites else []
     if kind == "kind":

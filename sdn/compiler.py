@@ -25,7 +25,7 @@ import networkx as nx
 
 import netaddr
 
-from egovlab.inventory.policy import endpoint_of
+from egovlab.inventory.policy import Intent, endpoint_of
 from egovlab.inventory.scenario import Scenario
 from egovlab.topology.model import EmulationPlan, HostNode
 
@@ -171,12 +171,15 @@ def zone_pairs(sc: Scenario, plan: EmulationPlan) -> dict[tuple[str, str], int]:
 
 
 class PolicyIndex:
-    """Which hosts each policy selector names, computed once for the whole network."""
+    """The policy for the emulated hosts: `inventory.policy.Intent` (the one reading of the
+    scenario's flows) keyed by node name, with the zone pair each connection counts under."""
 
     def __init__(self, sc: Scenario, plan: EmulationPlan):
         self.sc = sc
-        self.endpoints = {h.name: endpoint_of(sc, h.label) for h in plan.hosts.values()}
+        self.intent = Intent(sc)
+        self.endpoints = {h.name: self.intent.endpoints[h.label] for h in plan.hosts.values()}
         self.hosts = plan.hosts
+        self.node = {h.label: h.name for h in plan.hosts.values()}
         self.pair_ids = zone_pairs(sc, plan)
         self._allowed: dict[str, dict[str, dict[int, set[str]]]] = {}
 
@@ -187,43 +190,12 @@ class PolicyIndex:
         """The counter id (and conntrack mark) of traffic from src's zone to dst's."""
         return self.pair_ids[(self.zone(src), self.zone(dst))]
 
-    def selected(self, selector: str) -> list[str]:
-        if selector == "any":
-            return list(self.hosts)
-        kind, ref = selector.split(":", 1)
-        eps = self.endpoints
-        if kind == "site":
-            return [h for h, e in eps.items() if e.site == ref]
-        if kind == "kind":
-            return [h for h, e in eps.items() if self.sc.sites[e.site].kind == ref]
-        if kind == "zone":
-            return [h for h, e in eps.items() if e.zone == ref]
-        return [h for h, e in eps.items() if ref in e.services]
-
     def allowed(self, src: str) -> dict[str, dict[int, set[str]]]:
         """dst host -> IP version -> ports that new connections from `src` may open."""
         if src not in self._allowed:
-            self._allowed[src] = self._compute_allowed(src)
+            by_label = self.intent.ports_from(self.hosts[src].label)
+            self._allowed[src] = {self.node[d]: v for d, v in by_label.items() if d in self.node}
         return self._allowed[src]
-
-    def _compute_allowed(self, src: str) -> dict[str, dict[int, set[str]]]:
-        sc, src_ep = self.sc, self.endpoints[src]
-        out: dict[str, dict[int, set[str]]] = {}
-        for flow in sc.spec.policy.allow:
-            if src not in {h for sel in flow.source for h in self.selected(sel)}:
-                continue
-            for target in flow.to:
-                svc = sc.spec.services.get(target[8:]) if target.startswith("service:") else None
-                ports = set(flow.ports) if flow.ports is not None else set(svc.ports if svc else [])
-                versions = set(flow.ip) & (set(svc.ip_versions) if svc and flow.ports is None else {4, 6})
-                for dst in self.selected(target):
-                    if dst == src:
-                        continue
-                    if flow.relation == "parent" and sc.sites[src_ep.site].parent != self.endpoints[dst].site:
-                        continue
-                    for v in versions:
-                        out.setdefault(dst, {}).setdefault(v, set()).update(ports)
-        return out
 
 
 def policy_rules(index: PolicyIndex, host: HostNode, port: int) -> list[Rule]:

@@ -34,6 +34,10 @@ def test_the_full_province_under_the_controller_matches_the_intended_policy_exac
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["differ"] == 0 and report["probes"] > 1000
+    # intent, the verified program and the measurement agree on every probed pair
+    assert report["three_way"]["program_differs_from_intent"] == 0
+    assert report["three_way"]["measured_differs_from_program"] == 0
+    assert all(res["verified"] == res["intended"] == res["reachable"] for res in report["results"])
     assert report["reachable"] == report["intended"] > 0
     assert {res["version"] for res in report["results"]} == {4, 6}
     assert report["controller"]["installed"] and len(report["controller"]["installed"]) == 210

@@ -87,8 +87,8 @@ def matrix_plan(sc: Scenario, plan: EmulationPlan) -> list[Probe]:
     for label, host in rows.items():
         if label.startswith("zone:") and host.site == primary:
             targets.append((label, host, ["icmp"]))
-    kind_ports = sorted({p for f in sc.spec.policy.allow if f.ports for p in f.ports if p.startswith("tcp/")
-                         and any(t.startswith("kind:") for t in f.to)})
+    kind_ports = sorted({p for f in sc.spec.policy.allow if f.ports for p in f.ports if p.proto == "tcp"
+                         and any(t.kind == "kind" for t in f.to)})
     probes: list[Probe] = []
     for row, src in rows.items():
         src_ep = endpoint_of(sc, src.label)
