@@ -1,0 +1,178 @@
+"""The controller's decisions, pure (Faucet's split of `valve` from its Ryu glue): which ports
+count as down, when a burst of changes is recomputed, the hitless move from one program to the
+next, which address claims are takeovers, what a policy reload changes. Every method takes the
+event (and `now`, so tests pass a fake clock) and returns what to send as plain data; the os-ken
+adapter (`app.py`) only decodes events, calls these methods and encodes what they return.
+
+Messages (`Op`): ("group_add"|"group_modify", Group), ("flow_add", Rule), ("flow_delete", Rule),
+("group_delete", id), ("barrier",). `Install` is a full re-sync of one switch: delete what this
+controller installed (by cookie), then meters, groups and rules.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from egovlab.inventory.scenario import Scenario
+from egovlab.topology.model import EmulationPlan
+
+from . import compiler
+from .compiler import SwitchProgram
+
+COALESCE_S = 0.2  # port changes arriving within this window are recomputed together
+
+Op = tuple
+
+
+@dataclass(frozen=True)
+class Install:
+    dpid: int
+    program: SwitchProgram
+
+
+@dataclass(frozen=True)
+class Update:
+    dpid: int
+    ops: tuple[Op, ...]
+
+    @property
+    def changed_rules(self) -> int:
+        return sum(1 for op in self.ops if op[0] in ("flow_add", "flow_delete"))
+
+
+def diff(old: SwitchProgram, new: SwitchProgram) -> tuple[Op, ...]:
+    """Move a switch from one program to the next without a gap: groups first, then rules added
+    or changed (an add of an existing match replaces it in place), what is gone last."""
+    ops: list[Op] = []
+    for gid, group in sorted(new.groups.items()):
+        if old.groups.get(gid) != group:
+            ops.append(("group_modify" if gid in old.groups else "group_add", group))
+    ops.append(("barrier",))
+    old_rules, new_rules = set(old.rules), set(new.rules)
+    ops += [("flow_add", r) for r in sorted(new_rules - old_rules, key=_order)]
+    kept = {(r.table, r.priority, r.match) for r in new_rules}
+    ops += [("flow_delete", r) for r in sorted(old_rules - new_rules, key=_order)
+            if (r.table, r.priority, r.match) not in kept]
+    ops.append(("barrier",))
+    ops += [("group_delete", gid) for gid in sorted(set(old.groups) - set(new.groups))]
+    return tuple(ops)
+
+
+def _order(rule) -> tuple:
+    return rule.table, -rule.priority, repr(rule.match)
+
+
+@dataclass
+class ControllerCore:
+    scenario: Scenario
+    plan: EmulationPlan
+    down: set[str] = field(default_factory=set)  # switch interfaces reported down
+    takeovers: dict[str, str] = field(default_factory=dict)  # host -> the standby that took over its address
+    stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("installs", "recomputes", "reloads", "failovers", "takeovers", "arp_answers", "nd_answers"), 0))
+    installed: set[int] = field(default_factory=set)
+    pending_since: float | None = None  # a recomputation is scheduled
+    reasons: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.programs = compiler.compile_network(self.scenario, self.plan)
+        self.neighbours = compiler.neighbour_table(self.plan)
+        self.counter_names = compiler.counter_names(self.scenario, self.plan)
+
+    # -- switches -----------------------------------------------------------------------------
+
+    def switch_up(self, dpid: int) -> list[Install]:
+        program = self.programs.get(dpid)
+        if program is None:
+            return []
+        self.stats["installs"] += 1
+        self.installed.add(dpid)
+        return [Install(dpid, program)]
+
+    def down_links(self) -> set[str]:
+        """Both ends of a link count as down when either end is."""
+        out = set(self.down)
+        for link in self.plan.links:
+            ends = {link.intf(link.a), link.intf(link.b)}
+            if ends & self.down:
+                out |= ends
+        return out
+
+    def port_status(self, name: str, is_down: bool, now: float) -> float | None:
+        """A port went down or up; the time to recompute at, if a recomputation is newly due."""
+        before = self.down_links()
+        (self.down.add if is_down else self.down.discard)(name)
+        after = self.down_links()
+        if after == before:  # the other end of an already failed link, or no change
+            return None
+        self.stats["failovers"] += len(after - before) // 2  # links newly down (two ends each)
+        return self._schedule(f"{name} {'down' if is_down else 'up'}", now)
+
+    def _schedule(self, why: str, now: float) -> float | None:
+        """One recomputation for a burst of changes (a DC going dark downs some 80 ports at once),
+        a moment after the first: the switches' fast-failover groups carry traffic meanwhile."""
+        self.reasons.append(why)
+        if self.pending_since is not None:
+            return None
+        self.pending_since = now
+        return now + COALESCE_S
+
+    def reprogram(self, connected: set[int]) -> tuple[list[Update], str]:
+        """Recompile for the network as it is now: the hitless updates of the connected switches,
+        and why (the changes that were coalesced)."""
+        self.pending_since = None
+        reasons, self.reasons = self.reasons, []
+        why = ", ".join(reasons[:3]) + (f" and {len(reasons) - 3} more" if len(reasons) > 3 else "")
+        self.stats["recomputes"] += 1
+        return self._recompile(connected), why
+
+    def _recompile(self, connected: set[int]) -> list[Update]:
+        old = self.programs
+        self.programs = compiler.compile_network(self.scenario, self.plan, down=self.down_links(),
+                                                 takeovers=self.takeovers)
+        return [Update(dpid, diff(old[dpid], self.programs[dpid])) for dpid in sorted(connected) if dpid in old]
+
+    # -- addresses ------------------------------------------------------------------------------
+
+    def neighbour(self, address: str, kind: str = "arp") -> str | None:
+        """The MAC to answer an ARP request or neighbour solicitation with (None: stay silent)."""
+        mac = self.neighbours.get(address)
+        if mac is not None:
+            self.stats[f"{kind}_answers"] += 1
+        return mac
+
+    def claim(self, address: str, mac: str, now: float) -> tuple[bool, float | None]:
+        """A gratuitous announcement of `address` by `mac`: (accepted, time to recompute at). A
+        takeover only when the address is another host's and the scenario lets this host stand
+        in for it (a standby DC's server); anything else is ignored."""
+        if self.neighbours.get(address) in (None, mac):
+            return True, None
+        by_mac = {h.mac: h.name for h in self.plan.hosts.values()}
+        owner = next((h.name for h in self.plan.hosts.values()
+                      if address in (str(h.ipv4.ip) if h.ipv4 else None, str(h.ipv6.ip) if h.ipv6 else None)), None)
+        claimer = by_mac.get(mac)
+        if owner is None or claimer is None or not compiler.takeover_allowed(self.scenario, self.plan, owner, claimer):
+            return False, None
+        self.takeovers[owner] = claimer
+        for addr, m in list(self.neighbours.items()):
+            if m == self.plan.hosts[owner].mac:
+                self.neighbours[addr] = mac
+        self.stats["takeovers"] += 1
+        return True, self._schedule(f"{address} taken over by {claimer}", now)
+
+    # -- policy ---------------------------------------------------------------------------------
+
+    def reload(self, scenario: Scenario, plan: EmulationPlan, connected: set[int]) -> list[Update]:
+        """A changed policy for the same network: the hitless updates to it. A scenario that
+        changes the network itself is refused (ValueError): that needs a new lab."""
+        if plan.switches != self.plan.switches or plan.hosts != self.plan.hosts or plan.links != self.plan.links:
+            raise ValueError(f"{scenario.source}: changes the network itself, not only its policy: restart the lab")
+        self.scenario = scenario
+        self.counter_names = compiler.counter_names(scenario, self.plan)
+        self.stats["reloads"] += 1
+        return self._recompile(connected)
+
+    def status(self) -> dict:
+        return {"switches": len(self.programs), "installed": sorted(self.installed),
+                "rules": sum(len(p.rules) for p in self.programs.values()),
+                "groups": sum(len(p.groups) for p in self.programs.values()),
+                "down": sorted(self.down), **self.stats}
