@@ -40,7 +40,7 @@ def expected_rtt_ms(plan, src: str, dst: str, down: set[str] = frozenset()) -> f
     g = compiler.topology_graph(plan, down)
     attached = compiler.attachments(plan)
     a, b = attached[plan.node(src)][0], attached[plan.node(dst)][0]
-    path = nx.shortest_path(compiler._simple(g), a, b, weight="weight")
+    path = nx.shortest_path(compiler.simple_graph(g), a, b, weight="weight")
     delay = {frozenset((l.a, l.b)): l.delay_ms or 0.0 for l in plan.links}
     return 2 * sum(delay[frozenset(hop)] for hop in zip(path, path[1:]))
 

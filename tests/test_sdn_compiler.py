@@ -24,7 +24,7 @@ def _opens(rules, src, dst, port: str, version: int) -> bool:
     s_addr = str((src.ipv4 if version == 4 else src.ipv6).ip)
     d_addr = str((dst.ipv4 if version == 4 else dst.ipv6).ip)
     k_src, k_dst = ("ipv4_src", "ipv4_dst") if version == 4 else ("ipv6_src", "ipv6_dst")
-    want = compiler._port_match(port, version)[0]
+    want = compiler.port_match(port, version)
     import netaddr
     for rule in rules:
         m = dict(rule.match)
@@ -136,7 +136,7 @@ def test_arp_and_nd_go_to_the_controller_and_nothing_floods(programs):
 def test_every_host_is_reachable_from_every_switch_and_alternates_are_loop_free(plan, programs):
     g = compiler.topology_graph(plan)
     hops = compiler.next_hops(plan, g)
-    simple = compiler._simple(g)
+    simple = compiler.simple_graph(g)
     dist = dict(nx.all_pairs_dijkstra_path_length(simple, weight="weight"))
     for prog in programs.values():
         macs = {dict(r.match)["eth_dst"] for r in prog.rules if r.table == compiler.TABLE_FORWARD}
