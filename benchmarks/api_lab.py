@@ -33,7 +33,6 @@ def served_lab(prefix: str, scenario: str = "dongthap"):
     """Yields (API URL, operator token, seconds the lab took to come up through the API)."""
     if os.geteuid() != 0:
         sys.exit("run as root (the lab needs it)")
-    sys.path.insert(0, str(ROOT))
     from egovlab import operations
     from egovlab.sdn import launcher
 

@@ -39,7 +39,6 @@ def measure(path: Path, repeat: int = 3) -> dict:
 
 
 def main() -> None:
-    sys.path.insert(0, str(ROOT))
     from egovlab.inventory.synthetic import synthetic_yaml
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 PREFIX = "ez"
 LINK = "town--core-1"
 IDLE = "ezidle"  # idle bridges ezidle<i>, their ports ezi<i>p<k> / ezi<i>q<k>

@@ -4,14 +4,12 @@ about four times its size (same run). Writes benchmarks/results/sdn_compile.json
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def measure(sc) -> dict:

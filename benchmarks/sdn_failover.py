@@ -22,12 +22,10 @@ import json
 import os
 import signal
 import statistics
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 TARGET_MS = 50.0
 
 

@@ -1,1 +1,1 @@
-"""The e-gov services that run on the emulated hosts (FastAPI + PostgreSQL + Prometheus)."""
+"""The e-gov services that run on the emulated hosts (installed as `egovlab.services`): FastAPI + PostgreSQL + Prometheus."""

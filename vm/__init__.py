@@ -1,1 +1,1 @@
-"""The full-kernel tier: a Debian VM built from Debian packages, booted with qemu, running the suite."""
+"""The full-kernel tier (installed as `egovlab.vm`): a Debian VM built from Debian packages, booted with qemu, running the suite."""
