@@ -384,6 +384,12 @@ def verify(intent: Intent, plan: EmulationPlan, programs: dict[int, SwitchProgra
         src = plan.hosts[src_name]
         report.sources += 1
         rules = _edge_rules(walker, edge, port)
+        if src.ipv4 is not None:  # address resolution: the controller answers every ARP request
+            arp = walker.walk(edge, port, {"eth_type": 0x0806, "eth_dst": "ff:ff:ff:ff:ff:ff"}, _Connection())
+            if arp.kind != "controller":
+                report.differences.append({"source": src.label, "destination": "*", "family": 4, "class": "arp",
+                                           "intended": "to the controller", "verified": arp.kind,
+                                           "outcome": arp.kind, "rule": _deciding(arp), "chain": _chain(arp.chain)})
         for v, own in ((4, src.ipv4), (6, src.ipv6)):
             if own is None:
                 continue

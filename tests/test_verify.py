@@ -148,6 +148,16 @@ def test_an_allow_that_leaks_another_family_is_reported_naming_it(small):
     assert report.differences[0]["rule"] == f"{sw.label} ({sw.name}) table 1 priority 150 cookie {leak.cookie:#x}"
 
 
+def test_address_resolution_that_does_not_reach_the_controller_is_reported(small):
+    sc, plan, programs = small
+    _, sw, _ = _edge(plan, "town-h1")
+    rules = [r for r in programs[sw.dpid].rules if dict(r.match).get("eth_type") != 0x0806]
+    report = _verify(sc, plan, _mutated(programs, sw.dpid, rules))
+    arp = [d for d in report.differences if d["class"] == "arp"]
+    assert {d["source"] for d in arp} == {"town-h1", "town-h2"} and {d["outcome"] for d in arp} == {"black-hole"}
+    assert arp[0]["rule"] == f"{sw.label} ({sw.name}) table 0: no rule matches"
+
+
 def test_a_dropped_reply_rule_is_reported(small):
     sc, plan, programs = small
     _, sw, _ = _edge(plan, "web-1")
