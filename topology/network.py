@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from mininet.link import Link, TCLink
-from mininet.log import setLogLevel
+from mininet.log import setLogLevel, warn
 from mininet.net import Mininet
 from mininet.node import Host, OVSSwitch, RemoteController
 
@@ -131,7 +132,7 @@ class Lab:
         self.net = net
         if not standalone:
             ip, port = self.controller
-            net.addController("c0", controller=RemoteController, ip=ip, port=port)
+            net.addController("c0", controller=LabController, ip=ip, port=port)
         total = len(self.plan.switches)
         for i, s in enumerate(self.plan.switches.values(), 1):
             net.addSwitch(s.name, dpid=f"{s.dpid:016x}", rstp_priority=priority.get(s.name),
@@ -253,6 +254,20 @@ def _configure_host(pid: int, host: HostNode, routes4: list[str], routes6: list[
                 ipr.addr("add", index=idx, address=str(v6.ip), prefixlen=v6.prefixlen, flags=0x02)
                 for prefix in routes6 if routed else []:
                     ipr.route("add", dst=prefix, oif=idx, family=10)
+
+
+class LabController(RemoteController):
+    """Mininet's RemoteController, its reachability checked with a socket connect: Mininet's own
+    check telnets the OpenFlow port and decodes whatever the controller sends first (its binary
+    OpenFlow hello) as text, which raised a UnicodeDecodeError out of one drill's bring-up."""
+
+    def isListening(self, ip: str, port: int) -> bool:
+        try:
+            with socket.create_connection((ip, port), timeout=2):
+                return True
+        except OSError:
+            warn(f"Unable to contact the remote controller at {ip}:{port}\n")
+            return False
 
 
 class LabSwitch(OVSSwitch):
