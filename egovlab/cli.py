@@ -245,7 +245,7 @@ def export_graph(file: str, output: str, png: bool, layout: str) -> None:
         click.echo(f"wrote {path}")
 
 
-from egovlab import lab_cli, serve_cli, services_cli, sim_cli, verify_cli, vm_cli  # noqa: E402,F401 - register the verbs of each engine
+from egovlab import lab_cli, policy_cli, serve_cli, services_cli, sim_cli, verify_cli, vm_cli  # noqa: E402,F401 - register the verbs of each engine
 
 
 def _interrupt(signum, frame) -> None:

@@ -83,7 +83,7 @@ def _reload(prefix: str, source: str) -> dict:
 def _switch_to(prefix: str, state: dict, versions: list[str]) -> dict:
     applied = _reload(prefix, versions[-1])
     write_state(prefix, {**state, "source": versions[-1], "policy_versions": versions})
-    return {"version": len(versions) - 1, "source": versions[-1], **applied}
+    return {"version": len(versions) - 1, "source": Path(versions[-1]).name, **applied}
 
 
 def commit(prefix: str, text: str, mode: str) -> dict:

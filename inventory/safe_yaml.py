@@ -162,15 +162,20 @@ def parse(text: str, source: str, limits: Limits = LIMITS, empty: str | None = "
         raise InputError(source, [Problem("", f"cannot read a value: {reason}")]) from None
 
 
-def read(path: str | Path, source: str | None = None, limits: Limits = LIMITS, **kw) -> Any:
-    """A YAML file -> plain data, refusing what is too large before reading it."""
+def read_text(path: str | Path, source: str | None = None, limits: Limits = LIMITS) -> str:
+    """A file's text, refusing what is too large before reading it, or not UTF-8."""
     p, source = Path(path), source or str(path)
     try:
         if p.stat().st_size > limits.max_bytes * 4:  # UTF-8: at most 4 bytes a character
             raise InputError(source, [Problem("", f"larger than {limits.max_bytes // 2**20} MiB")])
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(source, [Problem("", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
     except OSError as exc:
         raise EgovlabError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    return parse(text, source, limits, **kw)
+
+
+def read(path: str | Path, source: str | None = None, limits: Limits = LIMITS, **kw) -> Any:
+    """A YAML file -> plain data, refusing what is too large before reading it."""
+    source = source or str(path)
+    return parse(read_text(path, source, limits), source, limits, **kw)

@@ -165,6 +165,30 @@ def test_a_policy_change_is_committed_proved_by_probes_and_rolled_back(lab):
         assert d.compare_config() == ""
 
 
+def test_the_policy_verbs_show_diff_commit_and_roll_back_the_same_change(lab, tmp_path):
+    candidate = tmp_path / "commune-to-db.yml"
+    candidate.write_text(COMMUNE_TO_DB)
+
+    def verb(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(EGOVLAB), "policy", *args, "--prefix", PREFIX], capture_output=True, text=True,
+                              timeout=120)
+
+    shown = verb("show")
+    assert shown.returncode == 0 and "policy version 0" in shown.stdout
+    diff = verb("diff", str(candidate))
+    assert diff.returncode == 0 and "+  - from: kind:commune" in diff.stdout and "+table=1(policy)" in diff.stdout
+    assert not _commune_to_db(lab)
+    committed = verb("commit", str(candidate))
+    assert committed.returncode == 0 and "policy version 1 in force" in committed.stdout
+    assert _commune_to_db(lab), "the committed flow is open"
+    with lab.client("read-only") as c:
+        policy = c.get(f"/api/v1/labs/{PREFIX}/policy").json()
+    assert policy["version"] == 1 and "/" not in policy["source"]  # a name, not a path on the server
+    assert verb("rollback").returncode == 0 and not _commune_to_db(lab)
+    again = verb("rollback")
+    assert again.returncode == 2 and "nothing to roll back" in again.stderr and "Traceback" not in again.stderr
+
+
 def test_a_compliance_report_checks_the_lab_against_a_validation_file(lab, tmp_path):
     with driver(lab, SWITCH) as sw:
         uplinks = {i: [{"hostname": n[0]["hostname"]}] for i, n in sw.get_lldp_neighbors().items()
