@@ -1,6 +1,7 @@
 """CLI verbs of the emulation: up, down, check, fault, probe."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ from egovlab.inventory.errors import EgovlabError
 from egovlab import operations, params
 from egovlab.topology import faults, probes
 from egovlab.topology.model import DEFAULT_PREFIX, emulation_plan
-from egovlab.topology.state import read_state, state_dir
+from egovlab.topology.state import claim, read_state, release, state_dir
 
 from .cli import SCENARIO, cli, console, write_file
 
@@ -63,11 +64,17 @@ def _make_lab(file: str, prefix: str, hosts_per_site: int | None, controller: st
     plan = emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site)
     target = operations.parse_controller(controller)
     process = None
-    if sdn and target is None:
-        process, port = _start_controller(sc, prefix, hosts_per_site)
-        target = ("127.0.0.1", port)
-    return Lab(sc, plan, controller=target, hosts_per_site=hosts_per_site, controller_process=process,
-               ovs_shards=ovs_shards)
+    try:
+        if sdn and target is None:
+            process, port = _start_controller(sc, prefix, hosts_per_site)
+            target = ("127.0.0.1", port)
+        return Lab(sc, plan, controller=target, hosts_per_site=hosts_per_site, controller_process=process,
+                   ovs_shards=ovs_shards)
+    except BaseException:  # interrupted between starting the controller and the lab owning it
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        raise
 
 
 def _start_controller(sc, prefix: str, hosts_per_site: int | None):
@@ -115,30 +122,44 @@ def up(file: str, prefix: str, hosts_per_site: int | None, controller: str | Non
     if detach:
         _detach(file, prefix, hosts_per_site, controller, sdn, ovs_shards)
         return
-    lab = _make_lab(file, prefix, hosts_per_site, controller, sdn, ovs_shards)
-    stop = {"now": False}
-
-    def on_signal(signum, frame):
-        stop["now"] = True
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_signal)
     try:
-        _bring_up(lab)
-        if sdn and not controller:
-            _report_rules(lab)
-        if with_cli:
-            from mininet.cli import CLI
-            CLI(lab.net)
-        else:
-            console.print(f"lab '{prefix}' is up (pid {os.getpid()}): `egovlab fault ...`, `egovlab probe matrix`, "
-                          f"`egovlab down` from another shell; Ctrl-C stops it")
-            while not stop["now"]:
-                time.sleep(3600)
-    except KeyboardInterrupt:
+        with lab_session(file, prefix, hosts_per_site, controller, sdn, ovs_shards) as lab:
+            if with_cli:
+                from mininet.cli import CLI
+                CLI(lab.net)
+            else:
+                console.print(f"lab '{prefix}' is up (pid {os.getpid()}): `egovlab fault ...`, `egovlab probe "
+                              f"matrix`, `egovlab down` from another shell; Ctrl-C stops it")
+                while True:
+                    time.sleep(3600)
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM or `egovlab down`: the session removed the lab
         pass
+
+
+@contextlib.contextmanager
+def lab_session(file: str, prefix: str, hosts_per_site: int | None = None, controller: str | None = None,
+                sdn: bool = True, ovs_shards: int = 1):
+    """The one lifecycle of a lab the CLI brings up (up, check, drill): the prefix claimed before
+    anything is made (so `down` at any moment stops this process, and a second `up` is refused),
+    the lab built and, under its own controller, programmed; whatever happens then, everything
+    it made removed."""
+    claim(prefix)
+    lab = None
+    try:
+        lab = _make_lab(file, prefix, hosts_per_site, controller, sdn, ovs_shards)
+        _bring_up(lab)
+        lab.rules = _report_rules(lab) if sdn and not controller else None
+        yield lab
     finally:
-        _tear_down(lab)
+        # A second Ctrl-C or `down` must not cut the removal short: it finishes first.
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            if lab is not None:
+                _tear_down(lab)
+            release(prefix)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _tear_down(lab) -> None:
@@ -373,17 +394,14 @@ def probe_failover(link: str, src: str, dst: str, ipv6: bool, interval_ms: float
 def check(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, sdn: bool, ovs_shards: int,
           json_out: str, failover_link: str | None, strict: bool) -> None:
     """Bring the province up, probe it against the intended policy, report, and tear it down."""
-    lab = _make_lab(file, prefix, hosts_per_site, controller, sdn, ovs_shards)
-    try:
-        _bring_up(lab)
-        rules = _report_rules(lab) if sdn and not controller else None
+    with lab_session(file, prefix, hosts_per_site, controller, sdn, ovs_shards) as lab:
         pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
         if lab.controller is None:
             console.print("note: no controller: the switches learn and flood (RSTP), so zone policy is not "
                           "enforced and denied flows show up as reachable")
         summary = run_matrix(lab.scenario, lab.plan, pids, Path(json_out))
-        if rules:
-            summary["controller"] = rules
+        if lab.rules:
+            summary["controller"] = lab.rules
         if failover_link:
             src, dst, port = probes.failover_pair(lab.scenario, lab.plan, failover_link)
             res = probes.failover_probe(lab.plan, pids, failover_link, src, dst, port=port)
@@ -391,7 +409,5 @@ def check(file: str, prefix: str, hosts_per_site: int | None, controller: str | 
                           f"{res.outage_ms:.0f} ms, lost {res.lost} of {res.sent} packets")
             summary["failover"] = asdict(res)
             write_file(Path(json_out), json.dumps(summary, indent=1))
-    finally:
-        _tear_down(lab)
     if strict and summary["differ"]:
         sys.exit(1)

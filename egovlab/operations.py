@@ -19,7 +19,7 @@ from egovlab.inventory import loader
 from egovlab.inventory.errors import EgovlabError
 from egovlab.topology import cleanup, faults
 from egovlab.topology.model import emulation_plan
-from egovlab.topology.state import STATE_ROOT, LabError, read_state, remove_state
+from egovlab.topology.state import STATE_ROOT, LabError, claim, pid_alive, read_state, release, remove_state
 
 PREFIX_RE = re.compile(r"[a-z]{2,4}")
 
@@ -46,6 +46,8 @@ def running_lab(prefix: str):
     state = read_state(prefix)
     if state is None:
         raise EgovlabError(f"no lab with prefix '{prefix}' is up (egovlab up FILE)")
+    if state.get("phase") == "starting":
+        raise LabError(f"lab '{prefix}' is still coming up (pid {state.get('pid')})")
     source = state["source"]
     mtime = Path(source).stat().st_mtime if Path(source).exists() else 0.0
     return (state, *_scenario_and_plan(source, mtime, prefix, state.get("hosts_per_site")))
@@ -66,16 +68,9 @@ def running_prefixes() -> list[str]:
 
 
 def is_running(prefix: str) -> bool:
+    """Up (or coming up): its process is alive."""
     state = read_state(prefix)
-    if not state or not state.get("pid"):
-        return False
-    try:
-        os.kill(state["pid"], 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
+    return bool(state and state.get("pid") and pid_alive(state["pid"]))
 
 
 def start_detached(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, sdn: bool,
@@ -88,22 +83,39 @@ def start_detached(file: str, prefix: str, hosts_per_site: int | None, controlle
     if controller:
         argv += ["--controller", controller]
     argv += ["--sdn" if sdn else "--standalone", "--ovs-shards", str(ovs_shards)]
+    from egovlab.sdn import launcher
+
+    claim(prefix)  # this process holds the prefix until the child takes it over
     log = Path(f"/tmp/egovlab-{prefix}.log")
-    with log.open("w") as out:
-        child = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 start_new_session=True)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        state = read_state(prefix)
-        # Under --sdn the lab is ready once the controller has programmed every switch.
-        programmed = not sdn or controller or "controller programmed" in log.read_text()
-        if state and state.get("pid") == child.pid and programmed:
-            return child.pid, log
-        if child.poll() is not None:
-            raise LabError(f"the lab did not come up:\n{log.read_text().strip()}")
-        time.sleep(0.2)
-    child.terminate()
-    raise LabError(f"the lab did not come up within {timeout_s:.0f} s (log {log})")
+    child = None
+    try:
+        with log.open("w") as out:
+            child = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        claim(prefix, child.pid)  # a `down` from now on stops the child
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            state = read_state(prefix)
+            if state and state.get("pid") == child.pid and state.get("phase") == "up":
+                if not sdn or controller:
+                    return child.pid, log
+                # under its own controller, ready once every switch is programmed: the controller says so
+                status = launcher.status(prefix)
+                if status and len(status.get("installed", [])) >= state.get("switches", 0):
+                    return child.pid, log
+            if child.poll() is not None:
+                raise LabError(f"the lab did not come up:\n{log.read_text().strip()}")
+            time.sleep(0.2)
+        raise LabError(f"the lab did not come up within {timeout_s:.0f} s (log {log})")
+    except BaseException:  # interrupted, failed or too slow: the child unwinds and removes what it made
+        if child is not None and child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        release(prefix, child.pid if child is not None else None)
+        raise
 
 
 def stop_lab(prefix: str) -> tuple[bool, cleanup.Removed]:
@@ -111,11 +123,10 @@ def stop_lab(prefix: str) -> tuple[bool, cleanup.Removed]:
     state = read_state(prefix)
     if state and state.get("pid") and state["pid"] != os.getpid():
         try:
-            os.kill(state["pid"], signal.SIGTERM)
+            os.kill(state["pid"], signal.SIGTERM)  # up unwinds: it removes what it made
             deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                os.kill(state["pid"], 0)
-                time.sleep(0.2)
+            while time.monotonic() < deadline and pid_alive(state["pid"]):
+                time.sleep(0.1)
         except ProcessLookupError:
             pass
     removed = cleanup.remove_lab(prefix)

@@ -14,7 +14,7 @@ from egovlab.inventory.errors import EgovlabError
 from egovlab.topology.model import emulation_plan
 
 from .cli import SCENARIO, cli, console, write_file
-from .lab_cli import HOSTS, PREFIX, _bring_up, _make_lab, _report_rules, _tear_down
+from .lab_cli import HOSTS, PREFIX, lab_session
 
 REPLICATION = click.option("--replication", type=click.Choice(["sync", "async"]), default=None,
                            help="PostgreSQL replication to the backup DC (default: the scenario's resilience).")
@@ -68,16 +68,11 @@ def drill(file: str, fail_dc: str, replication: str | None, seconds: float, rate
     if fail_dc not in sc.sites:
         raise EgovlabError(f"--fail: unknown site '{fail_dc}'")
     plan_deployment(sc, emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site), replication)
-    lab = _make_lab(file, prefix, hosts_per_site, None, sdn=True)
-    try:
-        _bring_up(lab)
-        _report_rules(lab)
+    with lab_session(file, prefix, hosts_per_site, sdn=True) as lab:
         pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
         dep, recap = _deploy(sc, lab.plan, pids, replication)
         result = drillmod.run(sc, lab.plan, pids, dep, fail=fail_dc, seconds=seconds, warmup_s=seconds / 3,
                               rate=rate, progress=console.print)
-    finally:
-        _tear_down(lab)
     if sc.spec.resilience is not None:
         result.prediction = dr.predict(sc, replication=result.replication, detection_s=result.detected_s,
                                        redirection_s=result.redirected_s - result.detected_s, submit_rate=rate)

@@ -210,7 +210,7 @@ def test_bad_credentials_unknown_devices_and_malformed_candidates_raise_napalms_
     with pytest.raises(ConnectionException, match="unknown device 'nowhere:lan'"):
         driver(lab, "nowhere:lan").open()
     with driver(lab, SWITCH) as d:
-        with pytest.raises(MergeConfigException, match="not YAML"):
+        with pytest.raises(MergeConfigException, match="YAML syntax error"):
             d.load_merge_candidate(config="- {from: [")
         with pytest.raises(MergeConfigException, match="unknown zone 'nowhere'|nowhere"):
             d.load_merge_candidate(config="- {from: zone:nowhere, to: service:csdl}")

@@ -64,6 +64,7 @@ class Lab:
     timings: dict[str, float] = field(default_factory=dict)
     ovs_shards: int = 1  # Open vSwitch daemons the switches are spread over (1: the system's)
     relay: ControllerRelay | None = None
+    rules: dict | None = None  # what its own controller reported once every switch was programmed
 
     @property
     def prefix(self) -> str:
@@ -182,7 +183,9 @@ class Lab:
         source = Path(self.scenario.source)
         write_state(self.prefix, {
             "prefix": self.prefix,
+            "phase": "up",
             "scenario": self.scenario.name,
+            "switches": len(self.plan.switches),
             "source": str(source.resolve()) if source.exists() else self.scenario.source,
             "hosts_per_site": self.hosts_per_site,
             "pid": os.getpid(),

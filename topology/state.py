@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 from egovlab.inventory.errors import EgovlabError
@@ -47,3 +48,34 @@ def write_state(prefix: str, state: dict) -> None:
 def remove_state(prefix: str) -> None:
     """The lab's state directory and all in it (faults, controller status, deploy keys)."""
     shutil.rmtree(state_dir(prefix), ignore_errors=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """A process that exists and is not a zombie (this machine's init does not always reap)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def claim(prefix: str, pid: int | None = None) -> None:
+    """Record that this process (or `pid`, a child it hands the bring-up to) is bringing the lab
+    up, before anything of it is made, so that a `down` at any moment finds the process to stop;
+    refuse a prefix that another live process holds."""
+    pid = pid or os.getpid()
+    held = read_state(prefix)
+    if held and held.get("pid") and held["pid"] not in (os.getpid(), pid, os.getppid()) and pid_alive(held["pid"]):
+        coming = "coming up" if held.get("phase") == "starting" else "up"
+        raise EgovlabError(f"a lab with prefix '{prefix}' is already {coming} (pid {held['pid']}): "
+                           f"`egovlab down --prefix {prefix}` stops it")
+    if held and held.get("pid") == pid and held.get("phase") != "starting":
+        return  # already further than a claim (a parent handing over moments after the child's start)
+    write_state(prefix, {"prefix": prefix, "pid": pid, "phase": "starting", "started": time.time()})
+
+
+def release(prefix: str, pid: int | None = None) -> None:
+    """Remove the claim of this process (or `pid`) if nothing more was recorded (a bring-up that
+    never began)."""
+    held = read_state(prefix)
+    if held and held.get("pid") in (os.getpid(), pid) and held.get("phase") == "starting":
+        remove_state(prefix)
