@@ -14,12 +14,12 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from egovlab.inventory import loader
+from egovlab.inventory import addressing, loader, safe_yaml
 from egovlab.inventory.errors import EgovlabError
 from egovlab import operations, params
 from egovlab.topology import faults, probes
 from egovlab.topology.model import DEFAULT_PREFIX, emulation_plan
-from egovlab.topology.state import claim, read_state, release, state_dir
+from egovlab.topology.state import claim, origin_changed, read_state, record_snapshot, release, state_dir
 
 from .cli import SCENARIO, cli, console, write_file
 
@@ -60,7 +60,7 @@ def _make_lab(file: str, prefix: str, hosts_per_site: int | None, controller: st
               ovs_shards: int = 1):
     from egovlab.topology.network import Lab  # Mininet is imported only by the verbs that run it
 
-    sc = loader.load(file)
+    sc = _snapshot(file, prefix)
     plan = emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site)
     target = operations.parse_controller(controller)
     process = None
@@ -75,6 +75,15 @@ def _make_lab(file: str, prefix: str, hosts_per_site: int | None, controller: st
             process.kill()
             process.wait()
         raise
+
+
+def _snapshot(file: str, prefix: str):
+    """The scenario validated, then kept in the lab's record; the lab runs from that copy."""
+    path = loader.resolve_path(file)
+    text = safe_yaml.read_text(path)
+    sc = loader.load(file)
+    snapshot = record_snapshot(prefix, str(path.resolve()), text, addressing.allocation_text(sc.plan.allocations))
+    return loader.load(snapshot)
 
 
 def _start_controller(sc, prefix: str, hosts_per_site: int | None):
@@ -207,6 +216,47 @@ def controller(file: str, prefix: str, hosts_per_site: int | None, port: int, me
     sys.stdout.flush()
     argv = launcher.command(source, port=port, prefix=prefix, hosts_per_site=hosts_per_site, metrics_port=metrics_port)
     os.execv(argv[0], argv)  # a fresh interpreter: eventlet must patch the standard library first
+
+
+@cli.command()
+@click.option("--prefix", default=None, callback=lambda ctx, p, v: None if v is None else _check_prefix(ctx, p, v),
+              help="Only this lab (default: every lab on this machine).")
+@click.option("--json", "as_json", is_flag=True, help="The records as JSON.")
+def status(prefix: str | None, as_json: bool) -> None:
+    """The labs up (or coming up) on this machine: scenario, age, faults, controller, and whether
+    the scenario file has changed since the lab took its snapshot (the lab runs from that)."""
+    from egovlab.sdn import launcher
+
+    prefixes = [prefix] if prefix else operations.running_prefixes()
+    rows = []
+    for p in prefixes:
+        state = read_state(p)
+        if state is None or not operations.is_running(p):
+            raise EgovlabError(f"no lab with prefix '{p}' is up (egovlab up FILE)")
+        ctl = launcher.status(p)
+        rows.append({"prefix": p, "phase": state.get("phase", "up"), "scenario": state.get("scenario"),
+                     "pid": state.get("pid"), "age_s": round(time.time() - state.get("started", time.time()), 1),
+                     "switches": state.get("switches"), "datapath": state.get("datapath"),
+                     "ovs_shards": state.get("ovs_shards"),
+                     "faults_active": len(faults.active(p)),
+                     "programmed": None if ctl is None else len(ctl.get("installed", [])),
+                     "origin": state.get("origin"), "origin_now": origin_changed(state)})
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    if not rows:
+        console.print("no lab is up")
+        return
+    table = Table(title="labs on this machine")
+    for col in ("prefix", "phase", "scenario", "pid", "age", "switches", "programmed", "faults", "source file"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["prefix"], r["phase"], str(r["scenario"] or ""), str(r["pid"]), f"{r['age_s']:.0f} s",
+                      str(r["switches"] or ""), "" if r["programmed"] is None else str(r["programmed"]),
+                      str(r["faults_active"]), f"{r['origin_now']}" + (" since the lab started (it runs from its "
+                                                                        "snapshot)" if r["origin_now"] != "unchanged"
+                                                                        else ""))
+    console.print(table)
 
 
 @cli.command()

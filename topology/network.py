@@ -181,12 +181,13 @@ class Lab:
 
     def _write_state(self) -> None:
         source = Path(self.scenario.source)
-        write_state(self.prefix, {
+        record = read_state(self.prefix) or {}  # the claim and the scenario's snapshot, when made
+        write_state(self.prefix, {**record,
             "prefix": self.prefix,
             "phase": "up",
             "scenario": self.scenario.name,
             "switches": len(self.plan.switches),
-            "source": str(source.resolve()) if source.exists() else self.scenario.source,
+            "source": record.get("snapshot") or (str(source.resolve()) if source.exists() else self.scenario.source),
             "hosts_per_site": self.hosts_per_site,
             "pid": os.getpid(),
             "started": time.time(),

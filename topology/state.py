@@ -1,6 +1,7 @@
 """Where a running lab records itself, so that other processes (fault, probe, down) find it."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -79,3 +80,31 @@ def release(prefix: str, pid: int | None = None) -> None:
     held = read_state(prefix)
     if held and held.get("pid") in (os.getpid(), pid) and held.get("phase") == "starting":
         remove_state(prefix)
+
+
+def record_snapshot(prefix: str, origin: str, text: str, allocations_text: str) -> Path:
+    """Keep the validated scenario (its text and the allocations its addresses came from) in the
+    lab's record: every later operation on the lab reads this, never the source file again, so
+    editing, replacing or deleting that file changes nothing of the running lab."""
+    d = state_dir(prefix)
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / "scenario.yml"
+    path.write_text(text, encoding="utf-8")
+    (d / "scenario.allocations.yml").write_text(allocations_text, encoding="utf-8")
+    write_state(prefix, {**(read_state(prefix) or {}), "snapshot": str(path), "origin": origin,
+                         "origin_sha256": hashlib.sha256(text.encode()).hexdigest()})
+    return path
+
+
+def origin_changed(state: dict) -> str:
+    """unchanged | changed | deleted | unknown: the source file now, against the lab's snapshot."""
+    origin, digest = state.get("origin"), state.get("origin_sha256")
+    if not origin or not digest:
+        return "unknown"
+    try:
+        now = hashlib.sha256(Path(origin).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return "deleted"
+    except OSError:
+        return "unknown"
+    return "unchanged" if now == digest else "changed"
