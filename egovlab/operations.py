@@ -15,13 +15,14 @@ import sys
 import time
 from pathlib import Path
 
+from egovlab import params
 from egovlab.inventory import loader
 from egovlab.inventory.errors import EgovlabError
 from egovlab.topology import cleanup, faults
 from egovlab.topology.model import emulation_plan
 from egovlab.topology.state import STATE_ROOT, LabError, claim, pid_alive, read_state, release, remove_state
 
-PREFIX_RE = re.compile(r"[a-z]{2,4}")
+PREFIX_RE = re.compile(params.PREFIX_PATTERN)
 
 
 def check_prefix(prefix: str) -> str:

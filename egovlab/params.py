@@ -60,6 +60,18 @@ class FiniteFloat(click.FloatRange):
         return super().convert(number, param, ctx)
 
 
+# Names, one pattern each: the CLI checks them, the API's path and body fields carry them.
+PREFIX_PATTERN = r"[a-z]{2,4}"  # a lab's node names are PREFIXs1, PREFIXh1, ...
+SCENARIO_NAME_PATTERN = r"[a-z][a-z0-9-]{0,39}"  # a stored scenario (the API's uploads)
+
+
+def data_centre(sc, name: str, field: str = "--fail") -> str:
+    """A data centre of the scenario (the drill's target), or the same refusal wherever it is asked."""
+    if name not in sc.data_centres():
+        raise EgovlabError(f"{field}: '{name}' is not a data centre of '{sc.name}' ({', '.join(sc.data_centres())})")
+    return name
+
+
 _DURATION = re.compile(r"\s*([0-9]{1,9}(?:\.[0-9]{1,6})?)\s*([dhm])\s*")
 
 

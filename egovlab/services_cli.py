@@ -10,7 +10,6 @@ from rich.table import Table
 
 from egovlab import operations, params
 from egovlab.inventory import loader
-from egovlab.inventory.errors import EgovlabError
 from egovlab.topology.model import emulation_plan
 
 from .cli import SCENARIO, cli, console, write_file
@@ -65,8 +64,7 @@ def drill(file: str, fail_dc: str, replication: str | None, seconds: float, rate
 
     # A drill that cannot run fails here, before anything (the controller first) is started.
     sc = loader.load(file)
-    if fail_dc not in sc.sites:
-        raise EgovlabError(f"--fail: unknown site '{fail_dc}'")
+    params.data_centre(sc, fail_dc)
     plan_deployment(sc, emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site), replication)
     with lab_session(file, prefix, hosts_per_site, sdn=True) as lab:
         pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}

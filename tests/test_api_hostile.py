@@ -298,3 +298,21 @@ def test_the_api_over_tls(tmp_path):
                        text=True, timeout=60, env={**os.environ,
                                                    "EGOVLAB_API_TOKENS": f"operator:{'o' * 30}"})
     assert r.returncode == 2 and "cannot load" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_cli_and_the_api_refuse_the_same_request_for_the_same_reason(served):
+    """The bounds and names are defined once (egovlab/params.py): the reason reads the same."""
+    cases = [  # (CLI arguments, API path, API body, the reason both must give)
+        (["drill", "dongthap", "--fail", "tp-cao-lanh"], "/api/v1/drills",
+         {"scenario": "dongthap", "fail": "tp-cao-lanh"}, "'tp-cao-lanh' is not a data centre of 'dongthap'"),
+        (["simulate", "dongthap", "--horizon", "99999d"], "/api/v1/simulations",
+         {"scenario": "dongthap", "horizon": "99999d"}, "99999d is outside 1m to 3650d"),
+        (["simulate", "dongthap", "--horizon", "soon"], "/api/v1/simulations",
+         {"scenario": "dongthap", "horizon": "soon"}, "expected a duration like '365d', '24h' or '90m', got 'soon'"),
+    ]
+    for argv, path, body, reason in cases:
+        cli = subprocess.run([str(EGOVLAB), *argv], capture_output=True, text=True, timeout=60)
+        with served.client(OP) as c:
+            api = c.post(path, json=body)
+        assert cli.returncode == 2 and reason in cli.stderr, (argv, cli.stderr)
+        assert api.status_code == 422 and reason in api.json()["detail"], (path, api.text)

@@ -163,7 +163,7 @@ def test_the_drill_refuses_what_it_cannot_run_before_bringing_anything_up():
     assert r.returncode == 2 and "provincial-dc and a backup-dc" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run([str(EGOVLAB), "drill", "dongthap", "--fail", "nowhere", "--prefix", "er"],
                        capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "unknown site 'nowhere'" in r.stderr
+    assert r.returncode == 2 and "'nowhere' is not a data centre of 'dongthap'" in r.stderr
     r = subprocess.run([str(EGOVLAB), "deploy", "--prefix", "er"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "no lab" in r.stderr
     assert cleanup.leftovers("er") == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}

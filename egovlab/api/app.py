@@ -42,8 +42,11 @@ from .scenarios import NotFound, ScenarioStore
 from .tokens import Tokens
 
 WEB = Path(__file__).with_name("web")
-Prefix = Annotated[str, PathParam(pattern=r"^[a-z]{2,4}$", description="the lab's name prefix")]
-ScenarioName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,39}$", description="a stored scenario's name")]
+PREFIX = f"^{params.PREFIX_PATTERN}$"
+SCENARIO_NAME = f"^{params.SCENARIO_NAME_PATTERN}$"
+Prefix = Annotated[str, PathParam(pattern=PREFIX, description="the lab's name prefix")]
+ScenarioName = Annotated[str, Field(pattern=SCENARIO_NAME, description="a stored scenario's name")]
+ScenarioPath = Annotated[str, PathParam(pattern=SCENARIO_NAME, description="a stored scenario's name")]
 JobId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{12}$")]
 
 
@@ -97,7 +100,7 @@ class DrillRequest(Body):
     replication: Literal["sync", "async"] | None = None
     seconds: float = Field(default=40, **params.DRILL_SECONDS.field())
     rate: float = Field(default=10, **params.DRILL_RATE.field())
-    prefix: str = Field(default="dr", pattern=r"^[a-z]{2,4}$")
+    prefix: str = Field(default="dr", pattern=PREFIX)
     hosts_per_site: int | None = Field(default=None, **params.HOSTS_PER_SITE.field())
 
 
@@ -261,15 +264,15 @@ def create_app(tokens: Tokens, data_dir: Path) -> FastAPI:
         return store.save(body.name, body.yaml)
 
     @app.get("/api/v1/scenarios/{name}", tags=["scenarios"], dependencies=reader)
-    def get_scenario(name: Annotated[str, PathParam(pattern=r"^[a-z][a-z0-9-]{0,39}$")]) -> dict:
+    def get_scenario(name: ScenarioPath) -> dict:
         return store.summary(name)
 
     @app.get("/api/v1/scenarios/{name}/topology", tags=["scenarios"], dependencies=reader)
-    def scenario_topology(name: Annotated[str, PathParam(pattern=r"^[a-z][a-z0-9-]{0,39}$")]) -> dict:
+    def scenario_topology(name: ScenarioPath) -> dict:
         return views.topology(store.load(name))
 
     @app.delete("/api/v1/scenarios/{name}", tags=["scenarios"], dependencies=writer, status_code=204)
-    def delete_scenario(name: Annotated[str, PathParam(pattern=r"^[a-z][a-z0-9-]{0,39}$")]) -> Response:
+    def delete_scenario(name: ScenarioPath) -> Response:
         store.delete(name)
         return Response(status_code=204)
 
@@ -446,9 +449,7 @@ def create_app(tokens: Tokens, data_dir: Path) -> FastAPI:
         from egovlab.topology.model import emulation_plan
 
         sc = store.load(body.scenario)
-        if body.fail not in sc.data_centres():
-            raise EgovlabError(f"fail: '{body.fail}' is not a data centre of '{sc.name}' "
-                               f"({', '.join(sc.data_centres())})")
+        params.data_centre(sc, body.fail, "fail")
         plan_deployment(sc, emulation_plan(sc, prefix=body.prefix, hosts_per_site=body.hosts_per_site),
                         body.replication)
         if read_state(body.prefix) is not None:
@@ -517,7 +518,7 @@ def create_app(tokens: Tokens, data_dir: Path) -> FastAPI:
 
     @app.get("/api/v1/events", tags=["server"], dependencies=reader,
              summary="Server-sent events: a `status` event whenever the labs, a lab's links or the jobs change")
-    async def events(request: Request, prefix: Annotated[str | None, Query(pattern=r"^[a-z]{2,4}$")] = None):
+    async def events(request: Request, prefix: Annotated[str | None, Query(pattern=PREFIX)] = None):
         async def stream():
             last, last_sent = None, 0.0
             while not await request.is_disconnected():

@@ -5,13 +5,14 @@ import os
 import re
 from pathlib import Path
 
+from egovlab import params
 from egovlab.inventory import loader
 from egovlab.inventory.errors import EgovlabError
 from egovlab.inventory.scenario import Scenario
 
 from .jobs import Conflict
 
-NAME = re.compile(r"[a-z][a-z0-9-]{0,39}")
+NAME = re.compile(params.SCENARIO_NAME_PATTERN)
 
 
 class NotFound(EgovlabError):
