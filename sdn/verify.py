@@ -170,6 +170,9 @@ class Walker:
             self.peer[(link.a, link.port(link.a))] = (link.b, link.port(link.b))
             self.peer[(link.b, link.port(link.b))] = (link.a, link.port(link.a))
         self.evaluations = [0]
+        self.attached = attachments(plan)  # host -> (edge switch, port)
+        # what the controller answers ARP and ND with: a host sends to the MAC it is given
+        self.neighbours = {int(netaddr.IPAddress(ip)): mac.lower() for ip, mac in neighbour_table(plan).items()}
 
     def live(self, node: str, port: int) -> bool:
         return f"{node}-eth{port}" not in self.down
@@ -377,8 +380,7 @@ def verify(intent: Intent, plan: EmulationPlan, programs: dict[int, SwitchProgra
     walker = Walker(plan, programs, down)
     report = Report(plan.scenario, faults or [], rules=sum(len(p.rules) for p in programs.values()))
     report.meters = {s: len(m) for s, m in walker.meters.items() if m}
-    neighbours = {int(netaddr.IPAddress(ip)): mac.lower() for ip, mac in neighbour_table(plan).items()}
-    attached = attachments(plan)
+    attached = walker.attached
     intent_ports = intent.named_ports()
     for src_name, (edge, port) in sorted(attached.items()):
         src = plan.hosts[src_name]
@@ -410,7 +412,7 @@ def verify(intent: Intent, plan: EmulationPlan, programs: dict[int, SwitchProgra
                     report.classes += 1
                     out = decided.get((region, pc)) if region is not None else None
                     if out is None:
-                        out = connect(walker, attached, neighbours, src_name, dst_name, v, pc)
+                        out = connect(walker, src_name, dst_name, v, pc)
                         if region is not None and out.kind == "denied" and not out.fields & DESTINATION_FIELDS:
                             decided[(region, pc)] = out
                     ok, want = out.kind == "delivered" and out.host == dst_name, _intended(intended, pc, v)
@@ -443,10 +445,9 @@ DESTINATION_FIELDS = frozenset({"eth_dst", "ipv4_dst", "ipv6_dst"})
 ND_SOLICITATION = 135  # must reach the controller: it answers for every planned address
 
 
-def connect(walker: Walker, attached: dict[str, tuple[str, int]], neighbours: dict[int, str], src: str, dst: str,
-            v: int, pc: PortClass) -> Outcome:
+def connect(walker: Walker, src: str, dst: str, v: int, pc: PortClass) -> Outcome:
     """A new connection of one class from src to dst, then its reply: delivered only if both arrive."""
-    hosts = walker.plan.hosts
+    hosts, attached, neighbours = walker.plan.hosts, walker.attached, walker.neighbours
     src_ip = int((hosts[src].ipv4 if v == 4 else hosts[src].ipv6).ip)
     dst_ip = int((hosts[dst].ipv4 if v == 4 else hosts[dst].ipv6).ip)
     mac = neighbours.get(dst_ip)
@@ -504,14 +505,12 @@ def verdicts(plan: EmulationPlan, programs: dict[int, SwitchProgram], probes: li
     """What the program does with each probe of the matrix (`topology.probes.Probe`): the verified
     column beside intent and the measurement."""
     walker = Walker(plan, programs, down)
-    neighbours = {int(netaddr.IPAddress(ip)): mac.lower() for ip, mac in neighbour_table(plan).items()}
-    attached = attachments(plan)
     out = []
     for p in probes:
         src, dst = plan.by_label[p.src_host], plan.by_label[p.dst_host]
         proto, _, number = p.port.partition("/")
         pc = PortClass("icmp", ICMP_ECHO[p.version]) if proto == "icmp" else PortClass(proto, int(number))
-        result = connect(walker, attached, neighbours, src, dst, p.version, pc)
+        result = connect(walker, src, dst, p.version, pc)
         out.append(result.kind == "delivered" and result.host == dst)
     return out
 

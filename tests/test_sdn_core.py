@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import netaddr
 import pytest
 import yaml
 
@@ -69,9 +68,7 @@ def _programs(plan, switches) -> dict[int, compiler.SwitchProgram]:
 
 def _reaches(sc, plan, switches, src: str, dst: str, port: int, down=frozenset(), version: int = 4) -> bool:
     walker = verify.Walker(plan, _programs(plan, switches), down)
-    neighbours = {int(netaddr.IPAddress(ip)): m.lower() for ip, m in compiler.neighbour_table(plan).items()}
-    out = verify.connect(walker, compiler.attachments(plan), neighbours, plan.by_label[src], plan.by_label[dst],
-                         version, verify.PortClass("tcp", port))
+    out = verify.connect(walker, plan.by_label[src], plan.by_label[dst], version, verify.PortClass("tcp", port))
     return out.kind == "delivered"
 
 
