@@ -227,7 +227,7 @@ def test_up_fault_down_through_the_cli(clean_prefix):
     r = egovlab("up", mini, "--detach", "--standalone", "--prefix", clean_prefix)
     assert r.returncode == 0, r.stdout + r.stderr
     again = egovlab("up", mini, "--prefix", clean_prefix)
-    assert again.returncode == 1 and "already up" in again.stderr and "Traceback" not in again.stderr
+    assert again.returncode == 2 and "already up" in again.stderr and "Traceback" not in again.stderr
     r = egovlab("fault", "link-down", "town--core", "--prefix", clean_prefix)
     assert r.returncode == 0 and "link-down town--core" in r.stdout
     bad = egovlab("fault", "link-down", "no-such-link", "--prefix", clean_prefix)
