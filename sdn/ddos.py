@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from .program import TABLE_FORWARD, TABLE_POLICY, Meter, Rule
+from .program import CT_EST as EST, CT_REL as REL, TABLE_FORWARD, TABLE_POLICY, Meter, Rule
 
 # The document gives no figure; 5 Mbps per source is an assumption (about 5 % of one leased line).
 DDOS_RATE_KBPS = 5_000
 DDOS_BURST_KB = 500
-EST, REL = (0x22, 0x22), (0x24, 0x24)
 
 
 def metered(port: int, rules: list[Rule], marks: list[int], rate_kbps: int) -> tuple[Meter, list[Rule], list[Rule]]:

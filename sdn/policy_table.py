@@ -13,9 +13,8 @@ from egovlab.inventory.schema import PortSpec
 from egovlab.topology.model import EmulationPlan, HostNode
 
 from . import ddos
-from .program import CT_ZONE, DROP_COUNTER, TABLE_FORWARD, TABLE_POLICY, Meter, Rule
+from .program import CT_EST as EST, CT_NEW as NEW, CT_REL as REL, CT_ZONE, DROP_COUNTER, TABLE_FORWARD, TABLE_POLICY, Meter, Rule
 
-NEW, EST, REL = (0x21, 0x21), (0x22, 0x22), (0x24, 0x24)  # +trk+new, +trk+est, +trk+rel
 ICMP = {4: ("ip_proto", 1, "icmpv4_type"), 6: ("ip_proto", 58, "icmpv6_type")}
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 TABLE_CLASSIFY, TABLE_POLICY, TABLE_FORWARD = 0, 1, 2
 CT_ZONE = 1
+# conntrack states as the rules match them, (value, mask): +trk+new, +trk+est, +trk+rel
+CT_NEW, CT_EST, CT_REL = (0x21, 0x21), (0x22, 0x22), (0x24, 0x24)
 # Cookies: every rule the controller installs carries COOKIE in its top bits (re-sync deletes by
 # cookie and mask); counting rules add COUNTED and their counter id, so the controller can read
 # exactly those back in one flow-stats request per switch.
