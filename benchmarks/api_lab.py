@@ -33,7 +33,7 @@ def served_lab(prefix: str, scenario: str = "dongthap"):
     """Yields (API URL, operator token, seconds the lab took to come up through the API)."""
     if os.geteuid() != 0:
         sys.exit("run as root (the lab needs it)")
-    from egovlab import operations
+    from egovlab import lifecycle
     from egovlab.sdn import launcher
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # so that `finally` removes the lab
@@ -57,4 +57,4 @@ def served_lab(prefix: str, scenario: str = "dongthap"):
         finally:
             server.terminate()
             server.wait(timeout=30)
-            operations.stop_lab(prefix)
+            lifecycle.stop(prefix)

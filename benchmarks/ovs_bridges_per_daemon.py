@@ -151,8 +151,8 @@ def small_udp_scenario(tmp: Path) -> Path:
 
 
 def main() -> None:
+    from egovlab import lifecycle
     from egovlab.inventory import loader
-    from egovlab.sdn import launcher
     from egovlab.topology.model import emulation_plan
 
     ap = argparse.ArgumentParser()
@@ -170,7 +170,7 @@ def main() -> None:
                     "link": LINK, "target_ms": 50.0, "cases": []}
     idle_here = 0
     try:
-        with launcher.controlled_lab(str(scenario), PREFIX, log="/tmp/egovlab-ez-controller.log") as lab:
+        with lifecycle.session(scenario, lifecycle.spec(PREFIX)) as lab:
             for where, n in cases:
                 if where == "same daemon":
                     add_idle(n)

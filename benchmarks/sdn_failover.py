@@ -64,6 +64,7 @@ def summary(series: list[dict]) -> dict:
 
 
 def main() -> None:
+    from egovlab import lifecycle
     from egovlab.inventory import loader
     from egovlab.sdn import launcher
     from egovlab.topology import cleanup
@@ -123,8 +124,7 @@ def main() -> None:
 
         # the same cuts under the controller with the switches spread over several daemons
         t2 = time.monotonic()
-        with launcher.controlled_lab("dongthap", prefix, log="/tmp/egovlab-eb-controller.log",
-                                     ovs_shards=args.ovs_shards) as lab:
+        with lifecycle.session("dongthap", lifecycle.spec(prefix, ovs_shards=args.ovs_shards)) as lab:
             up_s = time.monotonic() - t2
             time.sleep(10)
             sharded = cut_series(lab, links, args.cuts)

@@ -127,7 +127,7 @@ def _postgres_ids() -> tuple[int, int]:
 
 
 def main() -> None:
-    from egovlab.sdn.launcher import controlled_lab
+    from egovlab import lifecycle
     from egovlab.services import deploy, drill
 
     ap = argparse.ArgumentParser()
@@ -138,7 +138,7 @@ def main() -> None:
     result: dict = {"benchmark": "services", "scenario": "dongthap", "concurrency": args.concurrency}
     rtos, provisioning = [], []
     for run in range(args.runs):
-        with controlled_lab("dongthap", "eb") as lab:
+        with lifecycle.session("dongthap", lifecycle.spec("eb")) as lab:
             pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
             t0 = time.monotonic()
             dep, recap = deploy.deploy(lab.scenario, lab.plan, pids, replication="sync", progress=lambda *_: None)

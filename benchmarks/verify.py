@@ -69,10 +69,10 @@ def cuts() -> dict:
 def matrix() -> dict | None:
     if os.geteuid() != 0:
         return None
-    from egovlab.sdn import launcher
+    from egovlab import lifecycle
     from egovlab.topology import probes
 
-    with launcher.controlled_lab("dongthap", "eq", ovs_shards=24) as lab:
+    with lifecycle.session("dongthap", lifecycle.spec("eq", ovs_shards=24)) as lab:
         pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
         planned = probes.matrix_plan(lab.scenario, lab.plan)
         t0 = time.perf_counter()

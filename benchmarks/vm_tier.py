@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def host_run() -> dict:
     """tests/scenarios/wan.yml on this host: bring-up under the controller, then the same cut."""
-    from egovlab.sdn.launcher import controlled_lab
+    from egovlab import lifecycle
     from egovlab.topology import probes
 
-    with controlled_lab(ROOT / "tests" / "scenarios" / "wan.yml", "ev") as lab:
+    with lifecycle.session(ROOT / "tests" / "scenarios" / "wan.yml", lifecycle.spec("ev")) as lab:
         pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
         res = probes.failover_probe(lab.plan, pids, "town--core-1", "town-h1", "web-1", port=5000, seconds=4.0,
                                     cut_after=1.5, restore=False)

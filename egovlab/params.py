@@ -63,6 +63,7 @@ class FiniteFloat(click.FloatRange):
 # Names, one pattern each: the CLI checks them, the API's path and body fields carry them.
 PREFIX_PATTERN = r"[a-z]{2,4}"  # a lab's node names are PREFIXs1, PREFIXh1, ...
 SCENARIO_NAME_PATTERN = r"[a-z][a-z0-9-]{0,39}"  # a stored scenario (the API's uploads)
+DEVICE_PATTERN = r"^[A-Za-z0-9._:-]{1,80}$"  # a lab device: a node name or its scenario name
 
 
 def data_centre(sc, name: str, field: str = "--fail") -> str:

@@ -19,23 +19,27 @@ from egovlab.inventory import addressing, policy_edit, safe_yaml
 from egovlab.inventory.errors import EgovlabError
 from egovlab.sdn import compiler, launcher, render
 from egovlab.topology import devices, faults
-from egovlab.topology.state import LabError, read_state, state_dir, write_state
+from egovlab.topology.state import LabError, LabRecord, state_dir, update_state
 
 
 def _raw(source: str) -> dict:
     return safe_yaml.read(source)
 
 
+def _versions(record: LabRecord) -> list[str]:
+    """The scenario files the lab has run, oldest first: its snapshot, then each committed policy."""
+    return list(record.policy_versions or [record.source])
+
+
 def current(prefix: str) -> dict:
-    state, _, _ = operations.running_lab(prefix)
-    versions = state.get("policy_versions") or [state["source"]]
-    return {"version": len(versions) - 1, "source": Path(state["source"]).name,
-            "policy": policy_edit.policy_text(_raw(state["source"]))}
+    record, _, _ = operations.running_lab(prefix)
+    return {"version": len(_versions(record)) - 1, "source": Path(record.source).name,
+            "policy": policy_edit.policy_text(_raw(record.source))}
 
 
 def _candidate(prefix: str, text: str, mode: str):
     state, sc, plan = operations.running_lab(prefix)
-    source = state["source"]
+    source = state.source
     raw = _raw(source)
     allocations = addressing.read_allocations(addressing.allocation_path(source))
     new_raw, new_sc = policy_edit.apply(raw, text, mode, source=f"candidate for lab '{prefix}'",
@@ -80,23 +84,23 @@ def _reload(prefix: str, source: str) -> dict:
     return r.json()
 
 
-def _switch_to(prefix: str, state: dict, versions: list[str]) -> dict:
+def _switch_to(prefix: str, versions: list[str]) -> dict:
     applied = _reload(prefix, versions[-1])
-    write_state(prefix, {**state, "source": versions[-1], "policy_versions": versions})
+    update_state(prefix, source=versions[-1], policy_versions=versions)
     return {"version": len(versions) - 1, "source": Path(versions[-1]).name, **applied}
 
 
 def commit(prefix: str, text: str, mode: str) -> dict:
     state, sc, plan, raw, new_raw, new_sc = _candidate(prefix, text, mode)
-    versions = list(state.get("policy_versions") or [state["source"]])
+    versions = _versions(state)
     d = state_dir(prefix)
     path = d / f"scenario-v{len(versions)}.yml"
     path.write_text(yaml.safe_dump(new_raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    allocations = addressing.allocation_path(state["source"])
+    allocations = addressing.allocation_path(state.source)
     if allocations.exists():
         shutil.copy(allocations, addressing.allocation_path(path))
     try:
-        return _switch_to(prefix, state, [*versions, str(path)])
+        return _switch_to(prefix, [*versions, str(path)])
     except EgovlabError:
         path.unlink(missing_ok=True)
         addressing.allocation_path(path).unlink(missing_ok=True)
@@ -104,14 +108,12 @@ def commit(prefix: str, text: str, mode: str) -> dict:
 
 
 def rollback(prefix: str) -> dict:
-    state = read_state(prefix)
-    if state is None:
-        raise EgovlabError(f"no lab with prefix '{prefix}' is up")
-    versions = list(state.get("policy_versions") or [state["source"]])
+    record, _, _ = operations.running_lab(prefix)
+    versions = _versions(record)
     if len(versions) < 2:
         raise EgovlabError(f"lab '{prefix}' runs its original policy: nothing to roll back")
     dropped = versions.pop()
-    result = _switch_to(prefix, state, versions)
+    result = _switch_to(prefix, versions)
     Path(dropped).unlink(missing_ok=True)
     addressing.allocation_path(dropped).unlink(missing_ok=True)
     return result

@@ -16,6 +16,7 @@ at once, on every switch; `rollback` restores the previous version.
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from pathlib import Path
 
@@ -23,6 +24,9 @@ import httpx
 from napalm.base import NetworkDriver
 from napalm.base.exceptions import (CommitError, ConnectionClosedException, ConnectionException,
                                     MergeConfigException, ReplaceConfigException)
+
+from egovlab import operations, params
+from egovlab.inventory.errors import EgovlabError
 
 DEFAULT_API = "http://127.0.0.1:8765"
 # One TLS context for every connection: httpx builds a new one per client otherwise (about 25 ms
@@ -41,6 +45,15 @@ class EgovlabDriver(NetworkDriver):
         args = optional_args or {}
         self.api = (args.get("api") or os.environ.get("EGOVLAB_API") or DEFAULT_API).rstrip("/")
         self.lab = args.get("lab", "eg")
+        # the CLI's and the API's own rules for a prefix and a device name, so a bad one is
+        # refused here with the same words instead of as an HTTP error
+        try:
+            operations.check_prefix(self.lab)
+        except EgovlabError as exc:
+            raise ConnectionException(f"optional_args.lab: {exc}") from None
+        if not re.fullmatch(params.DEVICE_PATTERN, hostname):
+            raise ConnectionException(f"hostname '{hostname}': not a device name of a lab (letters, digits, "
+                                      f"'._:-', at most 80)")
         self.client: httpx.Client | None = None
         self.candidate: tuple[str, str] | None = None  # (mode, policy text)
 

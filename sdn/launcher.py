@@ -5,7 +5,6 @@ a fresh interpreter: eventlet must patch the standard library before anything el
 """
 from __future__ import annotations
 
-import contextlib
 import sys
 
 
@@ -117,36 +116,6 @@ def wait_programmed(prefix: str, switches: int, *, since: float = 0.0, timeout_s
             pass
         time.sleep(0.25)
     raise LabError(f"the controller did not program all {switches} switches within {timeout_s:.0f} s")
-
-
-@contextlib.contextmanager
-def controlled_lab(scenario, prefix: str, *, hosts_per_site: int | None = None, log: str = "/dev/null",
-                   timeout_s: float = 300, ovs_shards: int = 1):
-    """A lab under egovlab's controller (its process as `lab.ctl`), both removed afterwards
-    whatever happens: for tests and benchmarks that drive the emulation from Python."""
-    import os
-    import signal
-
-    from egovlab.inventory import loader
-    from egovlab.topology import cleanup
-    from egovlab.topology.model import emulation_plan
-    from egovlab.topology.network import Lab
-
-    cleanup.remove_lab(prefix)
-    sc = loader.load(scenario)
-    plan = emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site)
-    ctl, port = start(str(scenario), prefix=prefix, hosts_per_site=hosts_per_site, log=log)
-    lab = Lab(sc, plan, controller=("127.0.0.1", port), hosts_per_site=hosts_per_site, ovs_shards=ovs_shards)
-    lab.ctl, lab.port = ctl, port
-    try:
-        lab.start()
-        wait_programmed(prefix, len(plan.switches), timeout_s=timeout_s)
-        yield lab
-    finally:
-        lab.stop()
-        if lab.ctl.poll() is None:
-            os.killpg(lab.ctl.pid, signal.SIGKILL)
-        cleanup.remove_lab(prefix)
 
 
 if __name__ == "__main__":

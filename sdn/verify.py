@@ -516,17 +516,18 @@ def verdicts(plan: EmulationPlan, programs: dict[int, SwitchProgram], probes: li
     return out
 
 
-def program(sc, plan: EmulationPlan, faults: list[str] = (), reconverged: bool = False
-            ) -> tuple[dict[int, SwitchProgram], set[str]]:
-    """The compiled program and the interfaces the faults take down (`link-down`/`switch-down`
-    targets): the intact program as installed, or the one the controller installs once it has
-    learnt of the faults (`reconverged`)."""
+def program(sc, plan: EmulationPlan, faults: list[str] = (), reconverged: bool = False,
+            known_down: frozenset[str] = frozenset()) -> tuple[dict[int, SwitchProgram], set[str]]:
+    """The compiled program and the interfaces down: those the faults take down (`link-down`/
+    `switch-down` targets) and `known_down` (a running lab's cuts, which its controller has
+    already compiled around); the program as installed for `known_down`, or the one the
+    controller installs once it has learnt of the faults too (`reconverged`)."""
     from egovlab.inventory.errors import EgovlabError
     from egovlab.topology import faults as fault_model
 
     from .compiler import compile_network
 
-    down: set[str] = set()
+    down: set[str] = set(known_down)
     for target in faults:
         try:
             down |= set(fault_model.resolve(plan, "link-down", target))
@@ -536,4 +537,4 @@ def program(sc, plan: EmulationPlan, faults: list[str] = (), reconverged: bool =
             except EgovlabError:
                 raise EgovlabError(f"--fault: '{target}' is neither a link nor a switch of '{sc.name}' "
                                    f"(links: `egovlab plan FILE --view links`)") from None
-    return compile_network(sc, plan, down=down if reconverged else frozenset()), down
+    return compile_network(sc, plan, down=down if reconverged else set(known_down)), down

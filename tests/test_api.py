@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from egovlab import operations
+from egovlab import lifecycle
 from egovlab.api import tokens, views
 from egovlab.inventory.errors import EgovlabError
 from egovlab.topology import cleanup
@@ -248,7 +248,7 @@ def test_a_lab_goes_up_gets_a_fault_is_probed_repaired_and_goes_down_through_the
             assert [j["kind"] for j in c.get("/api/v1/jobs").json() if j["prefix"] == prefix][::-1][:2] == \
                    ["lab-up", "probe-matrix"]
     finally:
-        operations.stop_lab(prefix)
+        lifecycle.stop(prefix)
     assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}
     assert read_state(prefix) is None
 
@@ -282,5 +282,5 @@ def test_events_stream_a_status_when_a_link_is_cut(api_server):
             assert list(seen[-1]["lab"]["links_down"]) == ["dc--core"]
             api_server.wait_job(c.delete(f"/api/v1/labs/{prefix}").json())
     finally:
-        operations.stop_lab(prefix)
+        lifecycle.stop(prefix)
     assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}

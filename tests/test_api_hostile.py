@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from egovlab import operations
+from egovlab import lifecycle
 
 from .conftest import EGOVLAB, ROOT, ApiServer
 from .test_hostile_input import _bomb
@@ -156,7 +156,7 @@ def _rss_kib(pid: int) -> int:
 
 def test_every_malformed_request_gets_its_4xx_and_the_server_keeps_serving(served):
     assert len(CASES) >= 50
-    assert not operations.running_prefixes(), "a lab is up: these requests must not touch it"
+    assert not lifecycle.running_prefixes(), "a lab is up: these requests must not touch it"
     wrong = []
     for name, role, method, path, kwargs, status, fragment in CASES:
         with served.client(role) as c:
@@ -245,7 +245,7 @@ def test_schemathesis_with_either_token_finds_no_5xx_no_undocumented_status_and_
     """Fuzzing every operation: nothing answers 5xx or a status its schema does not list, every
     error body is the documented one, no answer leaks a traceback or a server path. No lab is up
     and no scenario is stored but the built-in one, so nothing generated can start a lab."""
-    assert not operations.running_prefixes(), "a lab is up: fuzzing could tear it down"
+    assert not lifecycle.running_prefixes(), "a lab is up: fuzzing could tear it down"
     token = served.operator if role == OP else served.reader
     r = subprocess.run([str(Path(EGOVLAB).with_name("schemathesis")), "run", f"{served.url}/openapi.json",
                         "-H", f"Authorization: Bearer {token}", "--checks",

@@ -12,7 +12,7 @@ from napalm.base import models
 from napalm.base.exceptions import CommitError, ConnectionException, MergeConfigException, ReplaceConfigException
 from napalm.base.test.helpers import test_model as conforms
 
-from egovlab import operations
+from egovlab import lifecycle
 from egovlab.topology import cleanup
 
 from .conftest import EGOVLAB, ROOT, SCENARIOS
@@ -35,7 +35,7 @@ def lab(api_server):
             assert job["state"] == "succeeded", job["log_tail"]
         yield api_server
     finally:
-        operations.stop_lab(PREFIX)
+        lifecycle.stop(PREFIX)
     assert cleanup.leftovers(PREFIX) == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}
 
 

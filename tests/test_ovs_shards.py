@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from egovlab import operations
+from egovlab import lifecycle, operations
 from egovlab.topology import cleanup, faults, ovs_shards, probes
 
 from .conftest import EGOVLAB, SCENARIOS
@@ -44,9 +44,9 @@ def test_a_sharded_lab_runs_its_switches_in_their_own_daemons_enforces_the_polic
     prefix = "ev"
     cleanup.remove_lab(prefix)
     try:
-        operations.start_detached(str(small_udp(tmp_path)), prefix, None, None, True, ovs_shards=3)
-        state, sc, plan = operations.running_lab(prefix)
-        assert state["ovs_shards"] == 3
+        lifecycle.start_detached(str(small_udp(tmp_path)), lifecycle.spec(prefix, ovs_shards=3))
+        record, sc, plan = operations.running_lab(prefix)
+        assert record.spec.ovs_shards == 3
         shards = ovs_shards.existing(prefix)
         assert [s.netns for s in shards] == [f"{prefix}-ovs1", f"{prefix}-ovs2", f"{prefix}-ovs3"]
         # every switch in exactly one shard's daemon, none in the system's; each shard has its own
@@ -66,7 +66,7 @@ def test_a_sharded_lab_runs_its_switches_in_their_own_daemons_enforces_the_polic
         # a cut in a shard: the kernel state shows it (read through the shard's sysfs), and the
         # fast-failover group carries the flow over the backup uplink
         src, dst, port = probes.failover_pair(sc, plan, "town--core-1")
-        res = probes.failover_probe(plan, state["pids"], "town--core-1", src, dst, port=port, seconds=3.0,
+        res = probes.failover_probe(plan, record.pids, "town--core-1", src, dst, port=port, seconds=3.0,
                                     cut_after=1.0, restore=False)
         try:
             assert set(faults.links_down(plan)) == {"town--core-1"}
@@ -75,7 +75,7 @@ def test_a_sharded_lab_runs_its_switches_in_their_own_daemons_enforces_the_polic
         assert res.received > res.sent * 0.9 and res.lost > 0, res
         assert faults.links_down(plan) == {}  # at once: read from the carrier (tests/test_netstate.py)
     finally:
-        operations.stop_lab(prefix)
+        lifecycle.stop(prefix)
     assert cleanup.leftovers(prefix) == NOTHING
     assert not any(n.startswith(f"{prefix}-ovs") for n in os.listdir("/run/netns"))
 
@@ -84,7 +84,8 @@ def test_down_removes_the_shards_of_a_lab_whose_process_was_killed():
     prefix = "ew"
     cleanup.remove_lab(prefix)
     try:
-        pid, _ = operations.start_detached(str(SCENARIOS / "small-dc.yml"), prefix, None, None, False, ovs_shards=2)
+        pid, _ = lifecycle.start_detached(str(SCENARIOS / "small-dc.yml"), lifecycle.spec(prefix, sdn=False,
+                                                                                        ovs_shards=2))
         daemons = [p for s in ovs_shards.existing(prefix) for p in processes_in(s.netns)]
         assert len(daemons) >= 4
         os.kill(pid, signal.SIGKILL)  # standalone + RSTP in two daemons, then the lab dies

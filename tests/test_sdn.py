@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from egovlab import lifecycle
 from egovlab.sdn import compiler, launcher
 from egovlab.topology import cleanup
 
@@ -50,7 +51,7 @@ def test_the_full_province_under_the_controller_matches_the_intended_policy_exac
 @contextlib.contextmanager
 def controlled_lab(scenario, prefix: str, ovs_shards: int = 1):
     """A lab under egovlab's controller, both removed afterwards whatever happens, and nothing left."""
-    with launcher.controlled_lab(scenario, prefix, timeout_s=60, ovs_shards=ovs_shards) as lab:
+    with lifecycle.session(scenario, lifecycle.spec(prefix, ovs_shards=ovs_shards), timeout_s=60) as lab:
         yield lab
     assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}
 
@@ -89,14 +90,15 @@ def test_controller_failure_leaves_traffic_flowing_and_a_restart_converges_to_th
         expected = (len(programs[plan.switches[edge].dpid].rules), len(programs[plan.switches[edge].dpid].groups))
         assert _flow_count(lab, edge) == expected
 
-        os.killpg(lab.ctl.pid, signal.SIGKILL)  # the controller dies
-        lab.ctl.wait(timeout=10)
+        os.killpg(lab.controller_process.pid, signal.SIGKILL)  # the controller dies
+        lab.controller_process.wait(timeout=10)
         time.sleep(2)
         assert _tcp(lab, "town-h1", "web-1", 443)  # fail-secure: installed rules keep working
         assert not _tcp(lab, "town-xa-01-h1", "db-1", 5432)
 
         restarted = time.time()
-        lab.ctl, _ = launcher.start(str(SCENARIOS / "mini.yml"), prefix=prefix, hosts_per_site=None, port=lab.port)
+        lab.controller_process, _ = launcher.start(lab.scenario.source, prefix=prefix, hosts_per_site=None,
+                                                   port=lab.controller[1])
         launcher.wait_programmed(prefix, len(plan.switches), since=restarted, timeout_s=60)
         time.sleep(1)
         assert _flow_count(lab, edge) == expected  # re-synced: the same rules, no duplicates

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from egovlab import operations
+from egovlab import lifecycle
 from egovlab.topology import cleanup
 
 from .conftest import SCENARIOS
@@ -95,5 +95,5 @@ def test_clicking_a_link_cuts_it_turns_it_red_and_changes_the_matrix(api_server,
         assert shown == sorted(round(100 * u["mean"], 6) for u in utilisation.values())
         assert not browser.find_element(By.ID, "message").text.startswith("POST")  # no error shown
     finally:
-        operations.stop_lab(prefix)
+        lifecycle.stop(prefix)
     assert cleanup.leftovers(prefix) == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}

@@ -37,7 +37,7 @@ from .environment import Environment, detect
 from .model import EmulationPlan, HostNode, rstp_port_costs, rstp_priorities, shard_assignment
 from .ofrelay import ControllerRelay
 from .shaping import shape_links
-from .state import LabError, read_state, remove_state, write_state
+from .state import LabError, LabRecord, LabSpec, read_state, remove_state, write_state
 
 SHAPED_KINDS = ("tslcd-l1", "tslcd-l2", "internet", "dc-interconnect")
 
@@ -78,7 +78,7 @@ class Lab:
         left = cleanup.leftovers(self.prefix, helpers=False)  # its controller may already run
         if any(left.values()):
             running = read_state(self.prefix)
-            who = f" (pid {running['pid']})" if running else ""
+            who = f" (pid {running.pid})" if running else ""
             raise LabError(f"a lab with prefix '{self.prefix}' is already up{who}: `egovlab down` removes it")
         self._warn_about_kernel()
         self.owns_prefix = True  # from here on, whatever carries the prefix is this lab's
@@ -180,22 +180,18 @@ class Lab:
                     self.progress("addressing hosts", done, len(hosts))
 
     def _write_state(self) -> None:
+        """The record made live: up, with its nodes' processes (the claim and the snapshot, when
+        the one lifecycle made them, are kept; a Lab driven directly records its own spec)."""
         source = Path(self.scenario.source)
-        record = read_state(self.prefix) or {}  # the claim and the scenario's snapshot, when made
-        write_state(self.prefix, {**record,
-            "prefix": self.prefix,
-            "phase": "up",
-            "scenario": self.scenario.name,
-            "switches": len(self.plan.switches),
-            "source": record.get("snapshot") or (str(source.resolve()) if source.exists() else self.scenario.source),
-            "hosts_per_site": self.hosts_per_site,
-            "pid": os.getpid(),
-            "started": time.time(),
-            "controller": list(self.controller) if self.controller else None,
+        record = read_state(self.prefix) or LabRecord(
+            spec=LabSpec(prefix=self.prefix, hosts_per_site=self.hosts_per_site, controller=self.controller,
+                         sdn=self.controller is not None, ovs_shards=self.ovs_shards),
+            pid=os.getpid(), started=time.time())
+        write_state(record.model_copy(update={
+            "phase": "up", "pid": os.getpid(), "scenario": self.scenario.name, "switches": len(self.plan.switches),
+            "source": record.source or (str(source.resolve()) if source.exists() else self.scenario.source),
             "datapath": self.env.datapath,
-            "ovs_shards": self.ovs_shards,
-            "pids": {name: self.net[name].pid for name in [*self.plan.hosts, *self.plan.switches]},
-        })
+            "pids": {name: self.net[name].pid for name in [*self.plan.hosts, *self.plan.switches]}}))
 
     # -- tear down -----------------------------------------------------------------------
 

@@ -14,18 +14,11 @@ import time
 
 from egovlab import operations
 from egovlab.inventory.errors import EgovlabError
-from egovlab.sdn import compiler, render
+from egovlab.sdn import render
 from egovlab.topology import devices, faults, netstate
 
 GETTERS = ("facts", "interfaces", "interfaces_ip", "interfaces_counters", "lldp_neighbors", "lldp_neighbors_detail",
            "arp_table", "ipv6_neighbors_table", "mac_address_table", "environment", "config")
-
-
-@functools.lru_cache(maxsize=4)
-def _programs(source: str, mtime: float, prefix: str, hosts_per_site: int | None, down: frozenset[str]):
-    """The compiled programs of the lab's switches (the province compiles in about a second)."""
-    _, sc, plan = operations.running_lab(prefix)
-    return compiler.compile_network(sc, plan, down=set(down))
 
 
 @functools.lru_cache(maxsize=1)
@@ -40,14 +33,15 @@ def _ovs_version() -> str:
 class Device:
     def __init__(self, prefix: str, device: str):
         self.prefix = prefix
-        self.state, self.sc, self.plan = operations.running_lab(prefix)
+        self.lab = operations.running_lab(prefix)
+        self.record, self.sc, self.plan = self.lab
         self.node = devices.resolve(self.plan, device)
         self.name = devices.name_of(self.plan, self.node)
         self.is_switch = self.node in self.plan.switches
         self.ports = devices.ports(self.plan, self.node)
 
     def _pid(self) -> int:
-        return self.state["pids"][self.node]
+        return self.record.pids[self.node]
 
     def _links(self) -> dict[str, dict]:
         if self.is_switch:
@@ -58,9 +52,7 @@ class Device:
         if not self.is_switch:
             return None
         down = frozenset(faults.cut_interfaces(self.plan)) if running else frozenset()
-        source = self.state["source"]
-        mtime = os.stat(source).st_mtime if os.path.exists(source) else 0.0
-        programs = _programs(source, mtime, self.prefix, self.state.get("hosts_per_site"), down)
+        programs = operations.programs(self.lab, down)
         return programs[self.plan.switches[self.node].dpid]
 
     # -- getters ---------------------------------------------------------------------------
@@ -68,14 +60,14 @@ class Device:
         if self.is_switch:
             s = self.plan.switches[self.node]
             model = f"emulated {s.role} switch ({s.site}{', zone ' + s.zone if s.zone else ''})"
-            os_version = f"Open vSwitch {_ovs_version()} ({self.state.get('datapath', 'user')} datapath)"
+            os_version = f"Open vSwitch {_ovs_version()} ({self.record.datapath or 'user'} datapath)"
         else:
             h = self.plan.hosts[self.node]
             model = f"emulated {h.role} ({h.site}{', zone ' + h.zone if h.zone else ''})"
             os_version = f"Linux {platform.release()} (network namespace)"
         return {"hostname": self.name, "fqdn": f"{self.name.replace(':', '.')}.{self.prefix}.egovlab.lab",
                 "vendor": "egovlab", "model": model, "os_version": os_version, "serial_number": self.node,
-                "uptime": round(time.time() - self.state.get("started", time.time()), 1),
+                "uptime": round(time.time() - self.record.started, 1),
                 "interface_list": [p.interface for p in self.ports]}
 
     def interfaces(self) -> dict:
@@ -147,7 +139,7 @@ class Device:
 
     def config(self) -> dict:
         header = [f"! {self.name} ({self.node}) of lab '{self.prefix}', scenario '{self.sc.name}'",
-                  f"! policy: {self.state['source']}"]
+                  f"! policy: {self.record.source}"]
         if self.is_switch:
             running = render.program_lines(self.program(running=True))
             startup = render.program_lines(self.program(running=False))

@@ -13,7 +13,7 @@ import httpx
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from egovlab import operations
+from egovlab import lifecycle, operations
 from egovlab.inventory.errors import EgovlabError
 from egovlab.topology import devices, faults, netstate
 from egovlab.sdn import launcher
@@ -46,7 +46,7 @@ class ControlPlaneCollector:
         programmed = _gauge("egovlab_controller_switches_programmed", "Switches the lab's controller has programmed", ["prefix"])
         switches = _gauge("egovlab_lab_switches", "Switches of a running lab", ["prefix"])
         passthrough: list[Metric] = []
-        for prefix in operations.running_prefixes():
+        for prefix in lifecycle.running_prefixes():
             try:
                 state, sc, plan = operations.running_lab(prefix)
             except EgovlabError:

@@ -1,76 +1,29 @@
-"""The `egovlab` command line: one verb per job, all reading the same validated Scenario."""
+"""The scenario verbs (no lab): validate, show, plan, export."""
 from __future__ import annotations
 
 import csv
 import io
 import json
-import os
-import signal
-import sys
 from collections import Counter
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from egovlab import __version__
 from egovlab.inventory import addressing, export, loader
 from egovlab.inventory.errors import EgovlabError
 from egovlab.inventory.graph import site_tree
 from egovlab.inventory.scenario import Scenario
 from egovlab.inventory.units import format_bandwidth
 
-# Piped or in CI, rich would assume 80 columns and squeeze the address columns into "…".
-console = Console(soft_wrap=False, emoji=False, width=None if sys.stdout.isatty() else 200)
-SCENARIO = click.argument("file", metavar="FILE")
-ALLOCATIONS = click.option("--allocations", type=click.Path(dir_okay=False),
-                           help="Allocation file to keep addresses stable (default: FILE's .allocations.yml).")
-
-
-class Group(click.Group):
-    """Bad input ends with its message on stderr and exit code 2, never a traceback; a fault of
-    egovlab itself or of a dependency with one line and exit code 1 (EGOVLAB_DEBUG=1 shows it)."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except EgovlabError as exc:
-            click.echo(str(exc), err=True)
-            ctx.exit(exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            if os.environ.get("EGOVLAB_DEBUG"):
-                raise
-            click.echo(f"egovlab: internal error: {type(exc).__name__}: {exc} (EGOVLAB_DEBUG=1 shows where)",
-                       err=True)
-            ctx.exit(1)
-
-
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="egovlab")
-def cli() -> None:
-    """egovlab: emulate, simulate and provision a province's e-government infrastructure.
-
-    FILE is a scenario YAML file, or the name of a built-in scenario ('dongthap').
-    """
-
-
-def write_file(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    except OSError as exc:
-        raise EgovlabError(f"{path}: cannot write: {exc.strerror}") from None
-
+from .common import ALLOCATIONS, SCENARIO, console, write_file
 
 def _load(file: str, allocations: str | None = None) -> Scenario:
     return loader.load(file, allocations)
 
 
-@cli.command()
+@click.command()
 @SCENARIO
 @ALLOCATIONS
 def validate(file: str, allocations: str | None) -> None:
@@ -85,7 +38,7 @@ def validate(file: str, allocations: str | None) -> None:
                       f"`egovlab plan {file} --save` records them")
 
 
-@cli.command()
+@click.command()
 @SCENARIO
 @click.option("--all", "expand", is_flag=True, help="List every commune instead of a count per district.")
 def show(file: str, expand: bool) -> None:
@@ -172,7 +125,7 @@ def plan_json(sc: Scenario) -> dict:
             "allocations": sc.plan.allocations}
 
 
-@cli.command()
+@click.command()
 @SCENARIO
 @ALLOCATIONS
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
@@ -208,7 +161,7 @@ def plan(file: str, allocations: str | None, fmt: str, view: str, save: bool) ->
         click.echo(f"note: {len(sc.plan.new)} new block(s) not recorded; add --save to keep them stable", err=True)
 
 
-@cli.group("export")
+@click.group("export")
 def export_() -> None:
     """Export the scenario for other tools."""
 
@@ -245,17 +198,4 @@ def export_graph(file: str, output: str, png: bool, layout: str) -> None:
         click.echo(f"wrote {path}")
 
 
-from egovlab import lab_cli, policy_cli, serve_cli, services_cli, sim_cli, verify_cli, vm_cli  # noqa: E402,F401 - register the verbs of each engine
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt  # SIGTERM unwinds like Ctrl-C: every verb's cleanup runs
-
-
-def main() -> None:
-    signal.signal(signal.SIGTERM, _interrupt)
-    cli(prog_name="egovlab")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+COMMANDS = [validate, show, plan, export_]

@@ -8,12 +8,12 @@ import click
 
 from egovlab import params
 
-from .cli import cli, console
+from .common import console
 
 FULLKERNEL_SUITE = ["tests/test_fullkernel.py", "-v"]
 
 
-@cli.group()
+@click.group()
 def vm() -> None:
     """The full-kernel tier: a Debian VM (qemu; KVM if usable, else TCG) with netem and the OVS
     kernel module, for the failover suite with real WAN delay."""
@@ -59,3 +59,6 @@ def vm_box(output: str) -> None:
     path = box.build_box(img, Path(output))
     console.print(f"wrote {path}; then: vagrant box add --force egovlab {path} && "
                   f"EGOVLAB_BOX=egovlab vagrant up --provider=libvirt")
+
+
+COMMANDS = [vm]

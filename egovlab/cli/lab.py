@@ -1,10 +1,9 @@
-"""CLI verbs of the emulation: up, down, check, fault, probe."""
+"""The lab verbs (the emulation): up, down, status, controller, check, fault, probe."""
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import signal
 import sys
 import time
 from dataclasses import asdict
@@ -14,35 +13,20 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from egovlab.inventory import addressing, loader, safe_yaml
+from egovlab import lifecycle, operations, params
+from egovlab.inventory import loader
 from egovlab.inventory.errors import EgovlabError
-from egovlab import operations, params
 from egovlab.topology import faults, probes
-from egovlab.topology.model import DEFAULT_PREFIX, emulation_plan
-from egovlab.topology.state import claim, origin_changed, read_state, record_snapshot, release, state_dir
+from egovlab.topology.model import emulation_plan
+from egovlab.topology.state import origin_changed, read_state, state_dir
 
-from .cli import SCENARIO, cli, console, write_file
+from .common import HOSTS, PREFIX, SCENARIO, check_prefix, console, write_file
 
-def _check_prefix(ctx, param, value: str) -> str:
-    try:
-        return operations.check_prefix(value)
-    except EgovlabError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-PREFIX = click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, callback=_check_prefix,
-                      help="Name prefix of the lab's nodes, so several labs can share a machine.")
-HOSTS = click.option("--hosts-per-site", type=params.HOSTS_PER_SITE.click(integer=True), default=None,
-                     help="Cap representative hosts per site (default: the scenario's).")
 CONTROLLER = click.option("--controller", metavar="HOST:PORT", default=None,
                           help="Run the switches fail-secure under this OpenFlow controller (default: standalone).")
-
-
 SDN = click.option("--sdn/--standalone", default=True, show_default=True,
                    help="Run the switches under egovlab's SDN controller (os-ken), which enforces the zone "
                         "policy, or standalone (MAC learning + RSTP, no policy). --controller overrides both.")
-
-
 OVS_SHARDS = click.option("--ovs-shards", type=params.OVS_SHARDS.click(integer=True), default=1, show_default=True,
                           help="Spread the switches over this many Open vSwitch daemons, each in its own network "
                                "namespace. Every link event makes a daemon reconfigure all its bridges: with the "
@@ -56,83 +40,62 @@ def lab_options(command):
     return command
 
 
-def _make_lab(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, sdn: bool = False,
-              ovs_shards: int = 1):
-    from egovlab.topology.network import Lab  # Mininet is imported only by the verbs that run it
+class ConsoleReporter(lifecycle.Reporter):
+    """A bring-up as the CLI shows it: a progress bar per phase, then the timings."""
 
-    sc = _snapshot(file, prefix)
-    plan = emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site)
-    target = operations.parse_controller(controller)
-    process = None
-    try:
-        if sdn and target is None:
-            process, port = _start_controller(sc, prefix, hosts_per_site)
-            target = ("127.0.0.1", port)
-        return Lab(sc, plan, controller=target, hosts_per_site=hosts_per_site, controller_process=process,
-                   ovs_shards=ovs_shards)
-    except BaseException:  # interrupted between starting the controller and the lab owning it
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
-        raise
+    def controller_started(self, prefix: str, pid: int, port: int, log: str) -> None:
+        console.print(f"controller (os-ken) listening on 127.0.0.1:{port} (pid {pid}, log {log}); metrics URL "
+                      f"in {state_dir(prefix) / 'controller.json'}")
 
+    @contextlib.contextmanager
+    def bringing_up(self, lab):
+        with Progress(TextColumn("{task.description:<18}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console, transient=not console.is_terminal) as bar:
+            tasks: dict[str, int] = {}
 
-def _snapshot(file: str, prefix: str):
-    """The scenario validated, then kept in the lab's record; the lab runs from that copy."""
-    path = loader.resolve_path(file)
-    text = safe_yaml.read_text(path)
-    sc = loader.load(file)
-    snapshot = record_snapshot(prefix, str(path.resolve()), text, addressing.allocation_text(sc.plan.allocations))
-    return loader.load(snapshot)
+            def progress(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = bar.add_task(phase, total=total)
+                bar.update(tasks[phase], completed=done)
 
+            lab.progress = progress
+            console.print(f"bringing up '{lab.scenario.name}': {len(lab.plan.switches)} switches, "
+                          f"{len(lab.plan.hosts)} hosts, {len(lab.plan.links)} links ({lab.env.datapath} datapath, "
+                          + (f"controller {':'.join(map(str, lab.controller))}" if lab.controller
+                             else "standalone + RSTP") + ")")
+            yield
 
-def _start_controller(sc, prefix: str, hosts_per_site: int | None):
-    from egovlab.sdn import launcher
+    def up(self, lab) -> None:
+        for warning in lab.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        t = lab.timings
+        console.print(f"[green]up[/green] in {t['up_s']:.1f} s (build {t['build_s']:.1f} s, switches "
+                      f"{t['switches_s']:.1f} s, addresses {t['addresses_s']:.1f} s"
+                      + (f", RSTP {t['rstp_s']:.1f} s" if "rstp_s" in t else "") + ")")
 
-    log = f"/tmp/egovlab-{prefix}-controller.log"
-    source = str(Path(sc.source).resolve()) if Path(sc.source).exists() else sc.source
-    proc, port = launcher.start(source, prefix=prefix, hosts_per_site=hosts_per_site, log=log)
-    console.print(f"controller (os-ken) listening on 127.0.0.1:{port} (pid {proc.pid}, log {log}); metrics URL "
-                  f"in {state_dir(prefix) / 'controller.json'}")
-    return proc, port
+    def programmed(self, status: dict) -> None:
+        console.print(f"controller programmed {len(status['installed'])} switches ({status['rules']} rules, "
+                      f"{status['groups']} fast-failover groups) {status['seconds']:.1f} s after bring-up")
 
-
-def _bring_up(lab) -> None:
-    with Progress(TextColumn("{task.description:<18}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=not console.is_terminal) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total)
-            bar.update(tasks[phase], completed=done)
-
-        lab.progress = progress
-        console.print(f"bringing up '{lab.scenario.name}': {len(lab.plan.switches)} switches, "
-                      f"{len(lab.plan.hosts)} hosts, {len(lab.plan.links)} links "
-                      f"({lab.env.datapath} datapath, "
-                      f"{'controller ' + ':'.join(map(str, lab.controller)) if lab.controller else 'standalone + RSTP'})")
-        lab.start()
-    for warning in lab.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    t = lab.timings
-    console.print(f"[green]up[/green] in {t['up_s']:.1f} s (build {t['build_s']:.1f} s, switches "
-                  f"{t['switches_s']:.1f} s, addresses {t['addresses_s']:.1f} s"
-                  + (f", RSTP {t['rstp_s']:.1f} s" if "rstp_s" in t else "") + ")")
+    def down(self, lab, removed) -> None:
+        console.print(f"[green]down[/green] in {lab.timings['down_s']:.1f} s: removed {len(removed.bridges)} "
+                      f"bridges, {len(removed.links)} links, {len(removed.processes)} processes")
 
 
-@cli.command()
+@click.command()
 @lab_options
 @click.option("--cli", "with_cli", is_flag=True, help="Drop into Mininet's CLI; the lab goes down when it exits.")
 @click.option("--detach", is_flag=True, help="Keep the lab up in the background; `egovlab down` stops it.")
 def up(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, sdn: bool, ovs_shards: int,
        with_cli: bool, detach: bool) -> None:
     """Bring the province up (Mininet + Open vSwitch) and keep it up until Ctrl-C or `egovlab down`."""
+    lab_spec = lifecycle.spec(prefix, hosts_per_site, controller, sdn, ovs_shards)
     if detach:
-        _detach(file, prefix, hosts_per_site, controller, sdn, ovs_shards)
+        pid, log = lifecycle.start_detached(file, lab_spec)
+        console.print(f"lab '{prefix}' is up in the background (pid {pid}, log {log})")
         return
     try:
-        with lab_session(file, prefix, hosts_per_site, controller, sdn, ovs_shards) as lab:
+        with lifecycle.session(file, lab_spec, ConsoleReporter()) as lab:
             if with_cli:
                 from mininet.cli import CLI
                 CLI(lab.net)
@@ -145,56 +108,7 @@ def up(file: str, prefix: str, hosts_per_site: int | None, controller: str | Non
         pass
 
 
-@contextlib.contextmanager
-def lab_session(file: str, prefix: str, hosts_per_site: int | None = None, controller: str | None = None,
-                sdn: bool = True, ovs_shards: int = 1):
-    """The one lifecycle of a lab the CLI brings up (up, check, drill): the prefix claimed before
-    anything is made (so `down` at any moment stops this process, and a second `up` is refused),
-    the lab built and, under its own controller, programmed; whatever happens then, everything
-    it made removed."""
-    claim(prefix)
-    lab = None
-    try:
-        lab = _make_lab(file, prefix, hosts_per_site, controller, sdn, ovs_shards)
-        _bring_up(lab)
-        lab.rules = _report_rules(lab) if sdn and not controller else None
-        yield lab
-    finally:
-        # A second Ctrl-C or `down` must not cut the removal short: it finishes first.
-        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            if lab is not None:
-                _tear_down(lab)
-            release(prefix)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-
-def _tear_down(lab) -> None:
-    owned = lab.owns_prefix
-    removed = lab.stop()
-    if owned:
-        console.print(f"[green]down[/green] in {lab.timings['down_s']:.1f} s: removed {len(removed.bridges)} "
-                      f"bridges, {len(removed.links)} links, {len(removed.processes)} processes")
-
-
-def _report_rules(lab) -> dict:
-    from egovlab.sdn import launcher
-
-    status = launcher.wait_programmed(lab.prefix, len(lab.plan.switches))
-    console.print(f"controller programmed {len(status['installed'])} switches ({status['rules']} rules, "
-                  f"{status['groups']} fast-failover groups) {status['seconds']:.1f} s after bring-up")
-    return status
-
-
-def _detach(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, sdn: bool,
-            ovs_shards: int = 1) -> None:
-    pid, log = operations.start_detached(file, prefix, hosts_per_site, controller, sdn, ovs_shards=ovs_shards)
-    console.print(f"lab '{prefix}' is up in the background (pid {pid}, log {log})")
-
-
-@cli.command()
+@click.command()
 @SCENARIO
 @PREFIX
 @HOSTS
@@ -218,29 +132,27 @@ def controller(file: str, prefix: str, hosts_per_site: int | None, port: int, me
     os.execv(argv[0], argv)  # a fresh interpreter: eventlet must patch the standard library first
 
 
-@cli.command()
-@click.option("--prefix", default=None, callback=lambda ctx, p, v: None if v is None else _check_prefix(ctx, p, v),
-              help="Only this lab (default: every lab on this machine).")
+@click.command()
+@click.option("--prefix", default=None, callback=check_prefix, help="Only this lab (default: every lab on this machine).")
 @click.option("--json", "as_json", is_flag=True, help="The records as JSON.")
 def status(prefix: str | None, as_json: bool) -> None:
     """The labs up (or coming up) on this machine: scenario, age, faults, controller, and whether
     the scenario file has changed since the lab took its snapshot (the lab runs from that)."""
     from egovlab.sdn import launcher
 
-    prefixes = [prefix] if prefix else operations.running_prefixes()
     rows = []
-    for p in prefixes:
-        state = read_state(p)
-        if state is None or not operations.is_running(p):
+    for p in [prefix] if prefix else lifecycle.running_prefixes():
+        record = read_state(p)
+        if record is None or not lifecycle.is_running(p):
             raise EgovlabError(f"no lab with prefix '{p}' is up (egovlab up FILE)")
         ctl = launcher.status(p)
-        rows.append({"prefix": p, "phase": state.get("phase", "up"), "scenario": state.get("scenario"),
-                     "pid": state.get("pid"), "age_s": round(time.time() - state.get("started", time.time()), 1),
-                     "switches": state.get("switches"), "datapath": state.get("datapath"),
-                     "ovs_shards": state.get("ovs_shards"),
+        rows.append({"prefix": p, "phase": record.phase, "scenario": record.scenario, "pid": record.pid,
+                     "age_s": round(time.time() - record.started, 1), "switches": record.switches or None,
+                     "datapath": record.datapath, "spec": record.spec.model_dump(),
                      "faults_active": len(faults.active(p)),
                      "programmed": None if ctl is None else len(ctl.get("installed", [])),
-                     "origin": state.get("origin"), "origin_now": origin_changed(state)})
+                     "policy_version": max(len(record.policy_versions) - 1, 0),
+                     "origin": record.origin, "origin_now": origin_changed(record)})
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
@@ -259,17 +171,17 @@ def status(prefix: str | None, as_json: bool) -> None:
     console.print(table)
 
 
-@cli.command()
+@click.command()
 @PREFIX
 def down(prefix: str) -> None:
     """Stop the lab and remove everything it made (idempotent; safe when nothing runs)."""
-    was_up, removed = operations.stop_lab(prefix)
+    was_up, removed = lifecycle.stop(prefix)
     what = "lab removed" if was_up else "nothing was running"
     console.print(f"{what} (prefix '{prefix}'): {len(removed.bridges)} bridges, {len(removed.links)} links, "
                   f"{len(removed.processes)} processes cleaned up here")
 
 
-@cli.group(invoke_without_command=False)
+@click.group(invoke_without_command=False)
 def fault() -> None:
     """Inject and clear faults on the running lab; every fault is timestamped."""
 
@@ -318,7 +230,7 @@ def fault_clear(prefix: str) -> None:
     console.print(f"cleared: {len(operations.clear_faults(prefix))} interface(s) back up")
 
 
-@cli.group()
+@click.group()
 def probe() -> None:
     """Probe the running lab: the reachability matrix, the failover outage."""
 
@@ -404,8 +316,8 @@ def three_way(sc, plan, results: list, summary: dict) -> None:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the full results as JSON.")
 def probe_matrix(prefix: str, json_out: str | None) -> None:
     """Reachability from every site kind and zone to every service, zone and kind, against intent."""
-    state, sc, plan = operations.running_lab(prefix)
-    run_matrix(sc, plan, state["pids"], Path(json_out) if json_out else None)
+    record, sc, plan = operations.running_lab(prefix)
+    run_matrix(sc, plan, record.pids, Path(json_out) if json_out else None)
 
 
 @probe.command("failover")
@@ -421,12 +333,12 @@ def probe_matrix(prefix: str, json_out: str | None) -> None:
 def probe_failover(link: str, src: str, dst: str, ipv6: bool, interval_ms: float, seconds: float, port: int,
                    prefix: str) -> None:
     """Send timestamped packets across a path while LINK is cut; report the outage and losses."""
-    state, sc, plan = operations.running_lab(prefix)
+    record, sc, plan = operations.running_lab(prefix)
     for host in (src, dst):
         if host not in plan.by_label and host not in plan.hosts:
             raise EgovlabError(f"unknown host '{host}' (see `egovlab plan FILE --view hosts`)")
     try:
-        res = probes.failover_probe(plan, state["pids"], link, src, dst, version=6 if ipv6 else 4,
+        res = probes.failover_probe(plan, record.pids, link, src, dst, version=6 if ipv6 else 4,
                                     interval_ms=interval_ms, seconds=seconds, port=port)
     except ValueError as exc:
         raise EgovlabError(str(exc)) from None
@@ -435,7 +347,7 @@ def probe_failover(link: str, src: str, dst: str, ipv6: bool, interval_ms: float
     click.echo(json.dumps(asdict(res)))
 
 
-@cli.command()
+@click.command()
 @lab_options
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default="out/check.json", show_default=True)
 @click.option("--failover", "failover_link", metavar="LINK", default=None,
@@ -444,7 +356,8 @@ def probe_failover(link: str, src: str, dst: str, ipv6: bool, interval_ms: float
 def check(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, sdn: bool, ovs_shards: int,
           json_out: str, failover_link: str | None, strict: bool) -> None:
     """Bring the province up, probe it against the intended policy, report, and tear it down."""
-    with lab_session(file, prefix, hosts_per_site, controller, sdn, ovs_shards) as lab:
+    with lifecycle.session(file, lifecycle.spec(prefix, hosts_per_site, controller, sdn, ovs_shards),
+                           ConsoleReporter()) as lab:
         pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
         if lab.controller is None:
             console.print("note: no controller: the switches learn and flood (RSTP), so zone policy is not "
@@ -461,3 +374,6 @@ def check(file: str, prefix: str, hosts_per_site: int | None, controller: str | 
             write_file(Path(json_out), json.dumps(summary, indent=1))
     if strict and summary["differ"]:
         sys.exit(1)
+
+
+COMMANDS = [up, down, status, controller, check, fault, probe]

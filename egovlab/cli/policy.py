@@ -11,15 +11,14 @@ from rich.syntax import Syntax
 from egovlab import policy_changes
 from egovlab.inventory import safe_yaml
 
-from .cli import cli, console
-from .lab_cli import PREFIX
+from .common import PREFIX, console
 
 CANDIDATE = click.argument("candidate", metavar="CANDIDATE", type=click.Path(dir_okay=False))
 MODE = click.option("--mode", type=click.Choice(["merge", "replace"]), default="merge", show_default=True,
                     help="merge: add the candidate's flows; replace: they become the whole policy.")
 
 
-@cli.group()
+@click.group()
 def policy() -> None:
     """A running lab's access policy: show, diff, commit, rollback.
 
@@ -70,3 +69,6 @@ def policy_rollback(prefix: str) -> None:
     result = policy_changes.rollback(prefix)
     console.print(f"policy version {result['version']} in force again: {result['changed_rules']} rule changes")
     click.echo(json.dumps(result))
+
+
+COMMANDS = [policy]

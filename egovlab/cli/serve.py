@@ -10,10 +10,10 @@ from egovlab.inventory.errors import EgovlabError
 
 from egovlab import params
 
-from .cli import cli, console
+from .common import console
 
 
-@cli.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
 @click.option("--port", type=params.PORT.click(integer=True), default=8765, show_default=True)
 @click.option("--tokens", "tokens_file", type=click.Path(dir_okay=False), default=None,
@@ -71,3 +71,6 @@ def _check_tls(cert: str, key: str) -> None:
         raise EgovlabError(f"{exc.filename}: no such file") from None
     except (ssl.SSLError, OSError) as exc:
         raise EgovlabError(f"--tls-cert/--tls-key: cannot load {cert} with {key}: {exc.strerror or exc}") from None
+
+
+COMMANDS = [serve]

@@ -9,15 +9,18 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from egovlab import params
+from egovlab import operations, params
 from egovlab.inventory import loader
 
-from .cli import ALLOCATIONS, SCENARIO, cli, console, write_file
+from .common import ALLOCATIONS, check_prefix, console, write_file
 
 
-@cli.command()
-@SCENARIO
+@click.command()
+@click.argument("file", metavar="[FILE]", required=False)
 @ALLOCATIONS
+@click.option("--prefix", default=None, callback=check_prefix,
+              help="Verify the running lab with this prefix instead of FILE: the scenario (and policy version) "
+                   "it runs from its record, with the links cut on it now.")
 @click.option("--fault", "faults", multiple=True, metavar="LINK|SWITCH",
               help="Verify with this link (or switch) down; repeat for several.")
 @click.option("--reconverged", is_flag=True,
@@ -26,24 +29,36 @@ from .cli import ALLOCATIONS, SCENARIO, cli, console, write_file
 @click.option("--hosts-per-site", type=params.HOSTS_PER_SITE.click(integer=True), default=None,
               help="Representative hosts per LAN (default: the scenario's).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the whole report as JSON.")
-def verify(file: str, allocations: str | None, faults: tuple[str, ...], reconverged: bool,
-           hosts_per_site: int | None, json_out: str | None) -> None:
+def verify(file: str | None, allocations: str | None, prefix: str | None, faults: tuple[str, ...],
+           reconverged: bool, hosts_per_site: int | None, json_out: str | None) -> None:
     """Prove the controller's program equals the policy: every host pair, port class and IP
     version, walked through the compiled tables (exit 0 equal, 1 different, 2 bad input)."""
     from egovlab.inventory.policy import Intent
     from egovlab.sdn import verify as verifier
+    from egovlab.topology import faults as lab_faults
     from egovlab.topology.model import emulation_plan
 
-    sc = loader.load(file, allocations)
-    plan = emulation_plan(sc, hosts_per_site=hosts_per_site)
+    if (file is None) == (prefix is None):
+        raise click.UsageError("give a scenario FILE or the --prefix of a running lab (one of them)")
+    known_down: frozenset[str] = frozenset()
+    if prefix is not None:
+        if allocations or hosts_per_site is not None:
+            raise click.UsageError("--allocations and --hosts-per-site come from the lab's record with --prefix")
+        _, sc, plan = operations.running_lab(prefix)
+        known_down = frozenset(lab_faults.cut_interfaces(plan))
+    else:
+        sc = loader.load(file, allocations)
+        plan = emulation_plan(sc, hosts_per_site=hosts_per_site)
     t0 = time.perf_counter()
-    programs, down = verifier.program(sc, plan, list(faults), reconverged)
+    programs, down = verifier.program(sc, plan, list(faults), reconverged, known_down)
     t1 = time.perf_counter()
     with console.status(f"walking {sum(len(p.rules) for p in programs.values()):,} rules from {len(plan.hosts)} hosts"):
         report = verifier.verify(Intent(sc), plan, programs, down, list(faults))
     t2 = time.perf_counter()
     s = report.summary()
-    table = Table(title=f"verify '{sc.name}'" + (f" with {', '.join(faults)} down" if faults else "")
+    table = Table(title=f"verify '{sc.name}'" + (f" (lab '{prefix}', {len(known_down)} interfaces cut)" if prefix
+                                                 else "")
+                  + (f" with {', '.join(faults)} down" if faults else "")
                   + (" (re-converged)" if reconverged else ""))
     table.add_column("figure")
     table.add_column("value", justify="right")
@@ -69,3 +84,6 @@ def verify(file: str, allocations: str | None, faults: tuple[str, ...], reconver
         console.print(f"wrote {json_out}")
     if not report.equal:
         sys.exit(1)
+
+
+COMMANDS = [verify]

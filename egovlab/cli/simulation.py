@@ -12,7 +12,7 @@ from egovlab import params
 from egovlab.inventory import loader
 from egovlab.inventory.errors import EgovlabError
 
-from .cli import SCENARIO, cli, console, write_file
+from .common import SCENARIO, console, write_file
 
 OUT = click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False),
                    help="Directory for the JSON and PNG reports.")
@@ -42,7 +42,7 @@ def _model(file: str):
     return sc, province.build(sc)
 
 
-@cli.command()
+@click.command()
 @SCENARIO
 @click.option("--horizon", default="365d", show_default=True, help="Length of the fluid (hourly) run.")
 @SEED
@@ -143,7 +143,7 @@ def _plot_simulation(report: dict, png: Path) -> None:
     plt.close(fig)
 
 
-@cli.command()
+@click.command()
 @SCENARIO
 @click.option("--target", default="p95<2s", show_default=True, help="Response-time target, e.g. 'p99<800ms'.")
 @SEED
@@ -168,7 +168,7 @@ def size(file: str, target: str, seed: int, replications: int, out: str) -> None
     write_file(Path(out) / "sizing.json", json.dumps(result, indent=1))
 
 
-@cli.command()
+@click.command()
 @SCENARIO
 @SEED
 @REPS
@@ -221,3 +221,6 @@ def _plot_dr(result: dict, png: Path) -> None:
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
     plt.close(fig)
+
+
+COMMANDS = [simulate, size, dr]

@@ -8,12 +8,12 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from egovlab import operations, params
+from egovlab import lifecycle, operations, params
 from egovlab.inventory import loader
 from egovlab.topology.model import emulation_plan
 
-from .cli import SCENARIO, cli, console, write_file
-from .lab_cli import HOSTS, PREFIX, lab_session
+from .common import HOSTS, PREFIX, SCENARIO, console, write_file
+from .lab import ConsoleReporter
 
 REPLICATION = click.option("--replication", type=click.Choice(["sync", "async"]), default=None,
                            help="PostgreSQL replication to the backup DC (default: the scenario's resilience).")
@@ -35,16 +35,16 @@ def _deploy(sc, plan, pids, replication):
     return dep, recap
 
 
-@cli.command()
+@click.command()
 @PREFIX
 @REPLICATION
 def deploy(prefix: str, replication: str | None) -> None:
     """Deploy the e-gov services onto the running lab with Ansible (idempotent: run it again)."""
-    state, sc, plan = operations.running_lab(prefix)
-    _deploy(sc, plan, state["pids"], replication)
+    record, sc, plan = operations.running_lab(prefix)
+    _deploy(sc, plan, record.pids, replication)
 
 
-@cli.command()
+@click.command()
 @SCENARIO
 @click.option("--fail", "fail_dc", required=True, metavar="DC", help="The data centre to take dark (the primary).")
 @REPLICATION
@@ -66,7 +66,7 @@ def drill(file: str, fail_dc: str, replication: str | None, seconds: float, rate
     sc = loader.load(file)
     params.data_centre(sc, fail_dc)
     plan_deployment(sc, emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site), replication)
-    with lab_session(file, prefix, hosts_per_site, sdn=True) as lab:
+    with lifecycle.session(file, lifecycle.spec(prefix, hosts_per_site), ConsoleReporter()) as lab:
         pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
         dep, recap = _deploy(sc, lab.plan, pids, replication)
         result = drillmod.run(sc, lab.plan, pids, dep, fail=fail_dc, seconds=seconds, warmup_s=seconds / 3,
@@ -101,3 +101,6 @@ def _report(result, sc) -> None:
                          + ("met" if result.rto_s is not None and result.rto_s <= r.rto_target_s.value
                             and result.rpo_s <= r.rpo_target_s.value else "NOT met"))
     console.print(table)
+
+
+COMMANDS = [deploy, drill]
