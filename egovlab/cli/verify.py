@@ -46,6 +46,7 @@ def verify(file: str | None, allocations: str | None, prefix: str | None, faults
             raise click.UsageError("--allocations and --hosts-per-site come from the lab's record with --prefix")
         _, sc, plan = operations.running_lab(prefix)
         known_down = frozenset(lab_faults.cut_interfaces(plan))
+        console.print(f"lab '{prefix}': scenario '{sc.name}' from its record, {len(known_down)} interfaces cut")
     else:
         sc = loader.load(file, allocations)
         plan = emulation_plan(sc, hosts_per_site=hosts_per_site)
@@ -56,8 +57,7 @@ def verify(file: str | None, allocations: str | None, prefix: str | None, faults
         report = verifier.verify(Intent(sc), plan, programs, down, list(faults))
     t2 = time.perf_counter()
     s = report.summary()
-    table = Table(title=f"verify '{sc.name}'" + (f" (lab '{prefix}', {len(known_down)} interfaces cut)" if prefix
-                                                 else "")
+    table = Table(title=f"verify '{sc.name}'" + (f" on lab '{prefix}'" if prefix else "")
                   + (f" with {', '.join(faults)} down" if faults else "")
                   + (" (re-converged)" if reconverged else ""))
     table.add_column("figure")
@@ -78,7 +78,8 @@ def verify(file: str | None, allocations: str | None, prefix: str | None, faults
     verdict = "[green]the program equals the intent[/green]" if report.equal else "[red]the program differs[/red]"
     console.print(f"{verdict}: {s['classes']:,} classes in {t2 - t1:.1f} s (compiled in {t1 - t0:.1f} s)")
     if json_out:
-        write_file(Path(json_out), json.dumps({**report.as_json(), "wall_s": {"compile": round(t1 - t0, 3),
+        lab = {"lab": {"prefix": prefix, "cut_interfaces": sorted(known_down)}} if prefix else {}
+        write_file(Path(json_out), json.dumps({**report.as_json(), **lab, "wall_s": {"compile": round(t1 - t0, 3),
                                                                               "verify": round(t2 - t1, 3)}},
                                               indent=1))
         console.print(f"wrote {json_out}")
