@@ -1,5 +1,6 @@
 # The README's two commands: `make run` and `make test`. Both set up what is missing first.
 SCENARIO ?= inventory/dongthap.yml
+SUITE ?= inventory/dongthap.tests.yml
 OUT ?= out
 EGOVLAB := .venv/bin/egovlab
 PYTEST_ARGS ?=
@@ -10,8 +11,9 @@ setup:
 	@scripts/setup.sh
 
 ## The main job on the built-in Đồng Tháp scenario: validate, show, plan, export, prove the
-## controller's program equals the policy (verify, no lab), then bring the province up, probe
-## it against its intended policy, cut a redundant link, tear it down;
+## controller's program equals the policy (verify, no lab) and what every failure would do
+## (analyze), then bring the province up, probe it against its intended policy, cut a redundant
+## link, tear it down; run the province's own test suite on it (egovlab test, JUnit);
 ## then its capacity (peak hour and a year with failures) and its disaster-recovery options;
 ## last, a short failover drill on the real services (Ansible-deployed) against the simulation.
 run: setup
@@ -21,11 +23,13 @@ run: setup
 	$(EGOVLAB) export ansible-inventory $(SCENARIO) -o $(OUT)/inventory.yml
 	$(EGOVLAB) export graph $(SCENARIO) -o $(OUT)/topology
 	$(EGOVLAB) verify $(SCENARIO) --json $(OUT)/verify.json
+	$(EGOVLAB) analyze resilience $(SCENARIO) --json $(OUT)/resilience.json
 	$(EGOVLAB) check $(SCENARIO) --json $(OUT)/check.json --failover h-cao-lanh--core-1 --ovs-shards 24
+	$(EGOVLAB) test $(SCENARIO) $(SUITE) --junit $(OUT)/tests.xml --json $(OUT)/tests.json --ovs-shards 24
 	$(EGOVLAB) simulate $(SCENARIO) --replications 10 --out $(OUT)
 	$(EGOVLAB) dr $(SCENARIO) --out $(OUT)
 	$(EGOVLAB) drill $(SCENARIO) --fail provincial-dc --seconds 30 --json $(OUT)/drill.json
-	@echo "reports in $(OUT)/: inventory.yml topology.{dot,png} verify.json check.json simulation.{json,png} dr.{json,png} drill.json"
+	@echo "reports in $(OUT)/: inventory.yml topology.{dot,png} verify.json resilience.json check.json tests.{xml,json} simulation.{json,png} dr.{json,png} drill.json"
 
 ## The whole test suite, exactly as CI runs it.
 test: setup
@@ -44,6 +48,8 @@ bench: setup
 	.venv/bin/python benchmarks/vm_tier.py
 	.venv/bin/python benchmarks/api_status.py
 	.venv/bin/python benchmarks/napalm_gather.py
+	.venv/bin/python benchmarks/lab_record.py
+	.venv/bin/python benchmarks/suites.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache .hypothesis

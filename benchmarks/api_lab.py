@@ -39,7 +39,7 @@ def served_lab(prefix: str, scenario: str = "dongthap"):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # so that `finally` removes the lab
     token = secrets.token_urlsafe(32)
     headers = {"Authorization": f"Bearer {token}"}
-    port = launcher._free_port()
+    port = launcher.free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
         server = subprocess.Popen([str(EGOVLAB), "serve", "--port", str(port), "--data-dir", tmp],

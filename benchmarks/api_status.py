@@ -20,7 +20,7 @@ import time
 import httpx
 from api_lab import ROOT, served_lab, wait_up
 
-from egovlab.sdn.launcher import _free_port
+from egovlab.sdn.launcher import free_port
 HELLO = """
 import uvicorn
 from fastapi import FastAPI
@@ -65,7 +65,7 @@ def main() -> None:
     ap.add_argument("--prefix", default="eb")
     args = ap.parse_args()
     result: dict = {"clients": args.clients, "requests": args.requests}
-    hello_port = _free_port()
+    hello_port = free_port()
     hello = subprocess.Popen([sys.executable, "-c", HELLO.replace("{port}", str(hello_port))])
     try:
         with served_lab(args.prefix) as (api, token, up_s):

@@ -52,11 +52,11 @@ def loopback_stack(tmp: Path, concurrency: int, seconds: float) -> dict:
     """The same services, PostgreSQL and nginx configuration, all on 127.0.0.1 in this namespace."""
     from jinja2 import Template
 
-    from egovlab.sdn.launcher import _free_port
+    from egovlab.sdn.launcher import free_port
     from egovlab.services import deploy
 
     procs: list[subprocess.Popen] = []
-    ports = {k: _free_port() for k in ("pg", "ngsp", "lgsp", "qlvb", "mot-cua", "cong-dvc", "https", "http")}
+    ports = {k: free_port() for k in ("pg", "ngsp", "lgsp", "qlvb", "mot-cua", "cong-dvc", "https", "http")}
     pg = tmp / "pg"
     try:
         for d in (tmp, pg, pg / "run"):

@@ -44,7 +44,7 @@ def _mapping(data: object, source: str) -> dict:
     return data
 
 
-def _pydantic_problems(exc: ValidationError) -> list[Problem]:
+def pydantic_problems(exc: ValidationError) -> list[Problem]:
     out = []
     for err in exc.errors(include_url=False):
         loc = list(err["loc"])
@@ -92,7 +92,7 @@ def load_data(data: dict, source: str, allocations: dict[str, str] | None = None
     try:
         spec = ScenarioSpec.model_validate(data)
     except ValidationError as exc:
-        raise InputError(source, _pydantic_problems(exc)) from None
+        raise InputError(source, pydantic_problems(exc)) from None
     scenario = resolve(spec, source)
     if problems := validate.check(scenario):
         raise InputError(source, sorted(set(problems), key=problems.index))

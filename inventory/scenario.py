@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 # Defaults for what a site kind usually is, used where neither the site nor the scenario's
 # kind_defaults says. LAN sizes are devices on the agency LAN; hosts are the representative
-# hosts an emulation starts (DESIGN: one per commune, two per department and district).
+# hosts an emulation starts (one per commune, two per department and district).
 BUILTIN_KIND_DEFAULTS: dict[str, KindDefaults] = {
     "national": KindDefaults(lan_size=16, hosts=1),
     "core": KindDefaults(lan_size=0, hosts=0),

@@ -137,7 +137,7 @@ def _services(sc: Scenario) -> list[Problem]:
     return out
 
 
-def _selector_problem(sc: Scenario, selector: SelectorSpec) -> str | None:
+def selector_problem(sc: Scenario, selector: SelectorSpec) -> str | None:
     if selector.kind == "any":
         return None
     kind, ref = selector.kind, selector.ref
@@ -162,7 +162,7 @@ def _policy(sc: Scenario) -> list[Problem]:
         for field, selectors in (("from", flow.source), ("to", flow.to)):
             for j, selector in enumerate(selectors):
                 where = f"{path}.{field}" + (f"[{j}]" if len(selectors) > 1 else "")
-                if msg := _selector_problem(sc, selector):
+                if msg := selector_problem(sc, selector):
                     out.append(Problem(where, msg))
         if flow.ports is None and not all(t.kind == "service" for t in flow.to):
             out.append(Problem(f"{path}.ports", "ports are required unless 'to' names services"))

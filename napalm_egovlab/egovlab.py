@@ -141,17 +141,20 @@ class EgovlabDriver(NetworkDriver):
             config["candidate"] = self.candidate[1]
         return config
 
+    # Callers pass None for what they leave out (nornir-napalm's napalm_ping sends vrf=None):
+    # None is the default, as NAPALM's own signature has it.
     def ping(self, destination: str, source: str = "", ttl: int = 255, timeout: int = 2, size: int = 100,
              count: int = 5, vrf: str = "", source_interface: str = "") -> dict:
         return self._call("POST", f"/devices/{self.hostname}/ping",
-                          json={"destination": destination, "source": source, "ttl": ttl, "timeout": timeout,
-                                "size": size, "count": count, "vrf": vrf})
+                          json={"destination": destination, "source": source or "", "ttl": ttl or 255,
+                                "timeout": timeout or 2, "size": 100 if size is None else size, "count": count or 5,
+                                "vrf": vrf or ""})
 
     def traceroute(self, destination: str, source: str = "", ttl: int = 255, timeout: int = 2,
                    vrf: str = "") -> dict:
         result = self._call("POST", f"/devices/{self.hostname}/traceroute",
-                            json={"destination": destination, "source": source, "ttl": min(ttl, 64),
-                                  "timeout": timeout, "vrf": vrf})
+                            json={"destination": destination, "source": source or "", "ttl": min(ttl or 255, 64),
+                                  "timeout": timeout or 2, "vrf": vrf or ""})
         if "success" in result:
             result["success"] = {int(hop): {"probes": {int(n): p for n, p in v["probes"].items()}}
                                  for hop, v in result["success"].items()}

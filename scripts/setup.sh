@@ -67,7 +67,7 @@ if [[ ! -d $collection/plugins/modules ]]; then
   printf 'requires_ansible: ">=2.9"\n' > "$collection/meta/runtime.yml"
 fi
 
-# Open vSwitch: the userspace datapath works without the kernel module (DESIGN.md).
+# Open vSwitch: the userspace datapath works without the kernel module.
 if [[ $EUID -eq 0 ]] && ! ovs-vsctl --timeout=5 show >/dev/null 2>&1; then
   log "starting Open vSwitch"
   /usr/share/openvswitch/scripts/ovs-ctl start --system-id=random >/dev/null 2>&1 || true

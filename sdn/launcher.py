@@ -44,7 +44,7 @@ def command(scenario: str, *, port: int, prefix: str, hosts_per_site: int | None
     return argv
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as s:
@@ -66,8 +66,8 @@ def start(scenario: str, *, prefix: str, hosts_per_site: int | None, log: str = 
 
     from egovlab.topology.state import LabError, state_dir
 
-    port = port or _free_port()
-    metrics_port = metrics_port or _free_port()
+    port = port or free_port()
+    metrics_port = metrics_port or free_port()
     (state_dir(prefix) / "controller.json").unlink(missing_ok=True)
     with open(log, "w") as out:
         proc = subprocess.Popen(command(scenario, port=port, prefix=prefix, hosts_per_site=hosts_per_site,

@@ -537,4 +537,5 @@ def program(sc, plan: EmulationPlan, faults: list[str] = (), reconverged: bool =
             except EgovlabError:
                 raise EgovlabError(f"--fault: '{target}' is neither a link nor a switch of '{sc.name}' "
                                    f"(links: `egovlab plan FILE --view links`)") from None
+    down = fault_model.with_peers(plan, down)
     return compile_network(sc, plan, down=down if reconverged else set(known_down)), down

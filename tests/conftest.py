@@ -35,9 +35,9 @@ class ApiServer:
         import httpx
 
         self.operator, self.reader = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        from egovlab.sdn.launcher import _free_port
+        from egovlab.sdn.launcher import free_port
 
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.verify = ssl.create_default_context(cafile=str(tls[0])) if tls else True
         env = {**__import__("os").environ, "EGOVLAB_API_TOKENS": f"operator:{self.operator},read-only:{self.reader}"}

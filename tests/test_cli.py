@@ -128,9 +128,9 @@ def test_the_controller_verb_runs_the_os_ken_app_with_its_metrics(tmp_path):
     import time
     import urllib.request
 
-    from egovlab.sdn.launcher import _free_port
+    from egovlab.sdn.launcher import free_port
 
-    port, metrics = _free_port(), _free_port()
+    port, metrics = free_port(), free_port()
     proc = subprocess.Popen([str(EGOVLAB), "controller", str(SCENARIOS / "mini.yml"), "--prefix", "ex",
                              "--port", str(port), "--metrics-port", str(metrics)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

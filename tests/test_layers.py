@@ -71,7 +71,7 @@ def _module_imports(path) -> list[tuple[str, list[str]]]:
 def test_no_private_name_is_imported_from_another_module():
     """A helper another module needs is public (no leading underscore), or it stays where it is."""
     wrong = [f"{path.relative_to(ROOT)}: {name} from {module}"
-             for pkg in PACKAGES for path in (ROOT / pkg).rglob("*.py")
+             for folder in [*PACKAGES, "tests", "benchmarks"] for path in (ROOT / folder).rglob("*.py")
              for module, names in _module_imports(path) for name in names
              if name.startswith("_") and not name.startswith("__") and module.split(".")[0] in
              ("egovlab", "napalm_egovlab")]

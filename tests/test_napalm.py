@@ -255,3 +255,27 @@ def test_ansible_napalm_modules_get_facts_and_install_a_policy_change(lab):
         policy = c.get(f"/api/v1/labs/{PREFIX}/policy").json()
         assert policy["version"] == 1 and "zone:soc" in policy["policy"]
         assert c.post(f"/api/v1/labs/{PREFIX}/policy/rollback").json()["version"] == 0
+
+
+def test_a_nuts_bundle_of_the_lab_passes_through_the_driver_and_fails_when_an_expectation_is_wrong(lab, tmp_path):
+    """`egovlab export nuts` writes the bundle from the plan; the real `nuts` pytest plugin runs it
+    through the Nornir inventory and the NAPALM driver against the running lab."""
+    out = tmp_path / "nuts"
+    r = subprocess.run([str(EGOVLAB), "export", "nuts", str(SCENARIOS / "small-dc.yml"), "--prefix", PREFIX,
+                        "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    env = {**os.environ, "EGOVLAB_API": lab.url, "EGOVLAB_TOKEN": lab.operator}  # a ping is an operation
+
+    def nuts(bundle) -> subprocess.CompletedProcess:
+        return subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "pytest", str(bundle),
+                               "--nornir-config", str(out / "nr-config.yaml"), "-q"],
+                              capture_output=True, text=True, timeout=600, cwd=out, env=env)
+
+    run = nuts(out / "test-egovlab.yaml")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    passed = int(run.stdout.strip().splitlines()[-1].split()[0])
+    assert passed > 50  # every switch port's neighbour and state, and the pings
+    wrong = out / "test-wrong.yaml"
+    wrong.write_text((out / "test-egovlab.yaml").read_text().replace("expected: FAIL", "expected: SUCCESS", 1))
+    run = nuts(wrong)
+    assert run.returncode == 1 and "1 failed" in run.stdout, run.stdout[-3000:]

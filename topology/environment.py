@@ -1,4 +1,4 @@
-"""What this kernel can do for the emulation: detected, never assumed (DESIGN.md)."""
+"""What this kernel can do for the emulation: detected, never assumed."""
 from __future__ import annotations
 
 import functools

@@ -45,6 +45,13 @@ def _switch_interfaces(plan: EmulationPlan, switches: set[str]) -> list[str]:
     return sorted(set(out))
 
 
+def with_peers(plan: EmulationPlan, interfaces) -> set[str]:
+    """The interfaces down once these are: a link with one end down is down at both, as the
+    peer of a veth loses its carrier (what the switches, and so the controller, then see)."""
+    down = set(interfaces)
+    return down | {l.intf(n) for l in plan.links if l.intf(l.a) in down or l.intf(l.b) in down for n in (l.a, l.b)}
+
+
 def resolve(plan: EmulationPlan, action: str, target: str) -> list[str]:
     """The interfaces a fault touches, or a clear error naming what exists."""
     sites = {s.site for s in plan.switches.values()}

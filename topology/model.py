@@ -3,7 +3,7 @@
 Pure (no Mininet, no root): the builder turns this into a running network, the SDN compiler
 reads its graph, tests check it without a kernel.
 
-Mapping (DESIGN.md, issue "Emulate the province"):
+Mapping:
 - every site is one switch — its LAN switch, whose uplink port plays the CPE (the document's
   CPE is a fibre converter with a LAN port: a port, not a switching point);
 - a district adds an aggregation switch ("switch gom") that its communes and its own LAN

@@ -2,7 +2,7 @@
 
 A token bucket (TBF) on the egress of both ends of a link limits it to its bandwidth in each
 direction. Used where the kernel has no netem; where it has, Mininet's TCLink puts bandwidth,
-delay and loss into the topology itself (DESIGN.md: that is where netem reliably applies).
+delay and loss into the topology itself (that is where netem reliably applies).
 """
 from __future__ import annotations
 

@@ -23,11 +23,11 @@ from .context import Context
 from .errors import document_errors, redact
 from .guard import Guard
 from .jobs import Conflict
-from .routes import devices, drills, faults, jobs, labs, policy, probes, scenarios, server, simulations
+from .routes import devices, drills, faults, jobs, labs, policy, probes, scenarios, server, simulations, tests
 from .scenarios import NotFound
 from .tokens import Tokens
 
-ROUTERS = (server, scenarios, labs, faults, probes, devices, policy, simulations, drills, jobs)
+ROUTERS = (server, scenarios, labs, faults, probes, devices, policy, tests, simulations, drills, jobs)
 
 
 def create_app(tokens: Tokens, data_dir: Path) -> FastAPI:

@@ -88,3 +88,11 @@ class PolicyChange(Body):
                                     "or {policy: {allow: [...]}}")
     mode: Literal["merge", "replace"] = "merge"
     device: str | None = Field(default=None, max_length=80, description="compare: only this switch's rules")
+
+
+class TestRun(Body):
+    scenario: ScenarioName
+    suite: str = Field(min_length=1, max_length=1_000_000, description="the suite file's text (YAML), as for "
+                                                                       "`egovlab test`")
+    prefix: str = Field(default="et", pattern=PREFIX, description="the lab up under it, or one brought up for the run")
+    only: list[str] = Field(default=[], max_length=100, description="run only these tests")

@@ -23,7 +23,7 @@ from egovlab.inventory.errors import EgovlabError
 from .errors import redact_data
 
 KINDS = ("lab-up", "lab-down", "probe-matrix", "simulation", "drill")
-LAB_KINDS = ("lab-up", "lab-down", "probe-matrix", "drill")  # hold their prefix while they run
+LAB_KINDS = ("lab-up", "lab-down", "probe-matrix", "drill", "tests")  # hold their prefix while they run
 LOG_TAIL_LINES = 40
 
 
@@ -75,8 +75,11 @@ class JobRunner:
         self.on_finish = on_finish
 
     def submit(self, kind: str, verb: list[str], *, prefix: str | None = None, params: dict | None = None,
-               result_name: str | None = None, after: Callable[[Job], dict | None] | None = None) -> Job:
-        """Start `egovlab VERB...` (`{dir}` in VERB is the job's directory)."""
+               result_name: str | None = None, after: Callable[[Job], dict | None] | None = None,
+               files: dict[str, str] | None = None, ok_codes: tuple[int, ...] = (0,)) -> Job:
+        """Start `egovlab VERB...` (`{dir}` in VERB is the job's directory, where `files` are
+        written first); an exit code in `ok_codes` has a result (a test run whose tests failed
+        has its report)."""
         with self.lock:
             if prefix and kind in LAB_KINDS:
                 busy = [j for j in self.jobs.values() if j.state == "running" and j.prefix == prefix
@@ -86,6 +89,8 @@ class JobRunner:
             job_id = uuid.uuid4().hex[:12]
             d = self.root / job_id
             d.mkdir(parents=True)
+            for name, text in (files or {}).items():
+                (d / name).write_text(text, encoding="utf-8")
             argv = [sys.executable, "-m", "egovlab", *(a.replace("{dir}", str(d)) for a in verb)]
             job = Job(job_id, kind, prefix, params or {}, argv, d, d / result_name if result_name else None)
             with job.log.open("w") as log:
@@ -93,27 +98,27 @@ class JobRunner:
                                                start_new_session=True, cwd=d,
                                                env={**os.environ, "COLUMNS": "160", "NO_COLOR": "1"})
             self.jobs[job_id] = job
-        threading.Thread(target=self._wait, args=(job, after), name=f"job-{job_id}", daemon=True).start()
+        threading.Thread(target=self._wait, args=(job, after, ok_codes), name=f"job-{job_id}", daemon=True).start()
         return job
 
-    def _wait(self, job: Job, after: Callable[[Job], dict | None] | None) -> None:
+    def _wait(self, job: Job, after: Callable[[Job], dict | None] | None, ok_codes: tuple[int, ...]) -> None:
         code = job.process.wait()
         result = None
-        if code == 0:
+        if code in ok_codes:
             try:
                 if job.result_file is not None:
                     result = json.loads(job.result_file.read_text())
                 if after is not None:
                     result = after(job) if result is None else {**result, **(after(job) or {})}
             except (OSError, ValueError, EgovlabError) as exc:
-                code = 1
+                code = 1 if code == 0 else code
                 with job.log.open("a") as log:
                     log.write(f"egovlab serve: cannot read the job's result: {exc}\n")
         with self.lock:
             job.exit_code = code
             job.result = result
             if job.state == "running":
-                job.state = "succeeded" if code == 0 else "failed"
+                job.state = "succeeded" if code in ok_codes and (code == 0 or result is not None) else "failed"
             job.finished = time.time()
         if self.on_finish:
             self.on_finish(job)

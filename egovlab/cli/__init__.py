@@ -13,7 +13,7 @@ import click
 
 from egovlab import __version__
 
-from . import inventory, lab, policy, serve, services, simulation, verify, vm
+from . import analyze, inventory, lab, policy, serve, services, simulation, suites, verify, vm
 from .common import Group
 
 
@@ -26,7 +26,7 @@ def cli() -> None:
     """
 
 
-for _module in (inventory, verify, lab, policy, services, simulation, serve, vm):
+for _module in (inventory, verify, analyze, lab, suites, policy, services, simulation, serve, vm):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

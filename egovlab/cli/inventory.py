@@ -17,7 +17,9 @@ from egovlab.inventory.graph import site_tree
 from egovlab.inventory.scenario import Scenario
 from egovlab.inventory.units import format_bandwidth
 
-from .common import ALLOCATIONS, SCENARIO, console, write_file
+from egovlab import params
+
+from .common import ALLOCATIONS, SCENARIO, check_prefix, console, write_file
 
 def _load(file: str, allocations: str | None = None) -> Scenario:
     return loader.load(file, allocations)
@@ -178,6 +180,29 @@ def export_ansible(file: str, allocations: str | None, output: str | None) -> No
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+@export_.command("nuts")
+@SCENARIO
+@click.option("--prefix", default="eg", show_default=True, callback=check_prefix,
+              help="The lab the bundle is for (interface names carry its prefix).")
+@click.option("--hosts-per-site", type=params.HOSTS_PER_SITE.click(integer=True), default=None,
+              help="As the lab was brought up with (default: the scenario's).")
+@click.option("-o", "--output", default="out/nuts", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for nr-config.yaml and test-egovlab.yaml.")
+def export_nuts(file: str, prefix: str, hosts_per_site: int | None, output: str) -> None:
+    """A NUTS test bundle of the lab (LLDP neighbours, interfaces, allowed and denied pings),
+    from its plan; NUTS runs it through egovlab's NAPALM driver against the running lab."""
+    from egovlab import nuts_bundle
+    from egovlab.topology.model import emulation_plan
+
+    sc = _load(file)
+    plan = emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site)
+    for name, text in nuts_bundle.texts(sc, plan).items():
+        write_file(Path(output) / name, text)
+        click.echo(f"wrote {Path(output) / name}")
+    click.echo(f"run: EGOVLAB_TOKEN=... pytest {Path(output) / 'test-egovlab.yaml'} --nornir-config "
+               f"{Path(output) / 'nr-config.yaml'}", err=True)
 
 
 @export_.command("graph")
