@@ -20,7 +20,7 @@ from pathlib import Path
 from egovlab import operations
 from egovlab.inventory import addressing, loader, safe_yaml
 from egovlab.topology import cleanup
-from egovlab.topology.model import emulation_plan
+from egovlab.topology.model import DEFAULT_PREFIX, emulation_plan
 from egovlab.topology.state import (STATE_ROOT, LabError, LabSpec, claim, pid_alive, read_state, record_snapshot,
                                     release, remove_state)
 
@@ -181,21 +181,48 @@ def start_detached(file: str, lab_spec: LabSpec, timeout_s: float = 600) -> tupl
         raise
 
 
-def stop(prefix: str) -> tuple[bool, cleanup.Removed]:
-    """Stop the lab's process and remove everything it made; (was it running, what was removed)."""
-    record = read_state(prefix)
-    if record and record.pid != os.getpid():
+BRINGS_UP = ("up", "check", "test", "drill")  # the verbs whose process brings a lab up
+
+
+def starting(prefix: str) -> list[int]:
+    """Processes of a verb that brings a lab up under this prefix but has not claimed it yet
+    (an `egovlab up` whose interpreter is still starting): `down` stops those too."""
+    own = {os.getpid(), os.getppid()}
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in own:
+            continue
         try:
-            os.kill(record.pid, signal.SIGTERM)  # the session unwinds: it removes what it made
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and pid_alive(record.pid):
-                time.sleep(0.1)
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        at = next((i for i, a in enumerate(argv) if a == "egovlab" or a.endswith("/egovlab")), None)
+        if at is None or len(argv) <= at + 1 or argv[at + 1] not in BRINGS_UP:
+            continue
+        given = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--prefix"), None)
+        given = given or next((a.split("=", 1)[1] for a in argv if a.startswith("--prefix=")), DEFAULT_PREFIX)
+        if given == prefix:
+            found.append(int(entry))
+    return found
+
+
+def stop(prefix: str) -> tuple[bool, cleanup.Removed]:
+    """Stop the lab's process (and any verb still starting to bring it up) and remove everything
+    it made; (was it running, what was removed)."""
+    record = read_state(prefix)
+    pids = set(starting(prefix)) | ({record.pid} if record and record.pid != os.getpid() else set())
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)  # the session unwinds: it removes what it made
         except ProcessLookupError:
             pass
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
+        time.sleep(0.1)
     removed = cleanup.remove_lab(prefix)
     remove_state(prefix)
     left = cleanup.leftovers(prefix)
     if any(left.values()):
         raise LabError(f"could not remove everything: {left}")
-    return bool(record or removed), removed
+    return bool(record or removed or pids), removed
 

@@ -62,12 +62,25 @@ def test_a_bring_up_interrupted_at_any_moment_leaves_nothing(how):
         _nothing_left()
 
 
-@pytest.mark.parametrize("after", [0.0, 0.3, 1.0, 2.5])
+@pytest.mark.parametrize("after", [None, 0.0, 0.3, 1.0, 2.5])
 def test_down_right_after_a_detached_up_stops_it_and_leaves_nothing(after):
     """`up --detach` waits for its child; a `down` from another shell at once used to answer
-    'nothing was running' and leave the half-built lab behind."""
+    'nothing was running' and leave the half-built lab behind. `None`: the `down` starts at the
+    same instant, before the `up`'s interpreter has claimed the prefix (it finds the process)."""
     detached = subprocess.Popen([str(EGOVLAB), "up", str(SCENARIOS / "mini.yml"), "--prefix", PREFIX, "--detach"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if after is None:
+        # hold the `up` before its interpreter can claim anything, run `down`, then let it go on
+        os.kill(detached.pid, signal.SIGSTOP)
+        down = subprocess.Popen([str(EGOVLAB), "down", "--prefix", PREFIX], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        os.kill(detached.pid, signal.SIGCONT)
+        assert down.wait(timeout=300) == 0
+        _, err = detached.communicate(timeout=300)
+        assert detached.returncode != 0 and "Traceback" not in err  # stopped, not left up in the background
+        _nothing_left()
+        return
     time.sleep(after)
     deadline = time.monotonic() + 10
     while read_state(PREFIX) is None and detached.poll() is None and time.monotonic() < deadline:
