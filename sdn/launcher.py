@@ -73,16 +73,21 @@ def start(scenario: str, *, prefix: str, hosts_per_site: int | None, log: str = 
         proc = subprocess.Popen(command(scenario, port=port, prefix=prefix, hosts_per_site=hosts_per_site,
                                         metrics_port=metrics_port),
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise LabError(f"the controller exited (log {log})")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, port
-        time.sleep(0.2)
-    proc.kill()
-    raise LabError(f"the controller did not listen within {timeout_s:.0f} s (log {log})")
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise LabError(f"the controller exited (log {log})")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return proc, port
+            time.sleep(0.2)
+        raise LabError(f"the controller did not listen within {timeout_s:.0f} s (log {log})")
+    except BaseException:  # failed, too slow, or interrupted while waiting: the caller never gets it
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        raise
 
 
 def status(prefix: str) -> dict | None:

@@ -84,7 +84,7 @@ def test_the_cli_verb_modules_import_no_cycle_and_not_their_package():
     cli = ROOT / "egovlab" / "cli"
     graph: dict[str, set[str]] = {}
     for path in cli.glob("*.py"):
-        if path.name == "__init__.py":
+        if path.name in ("__init__.py", "commands.py"):  # the package and its registry
             continue
         deps = set()
         for module, names in _module_imports(path):
