@@ -22,6 +22,8 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
+import networkx as nx
+
 from mininet.link import Link, TCLink
 from mininet.log import setLogLevel, warn
 from mininet.net import Mininet
@@ -99,7 +101,7 @@ class Lab:
             self.timings["addresses_s"] = time.perf_counter() - t2
             if self.controller is None:
                 self.progress("RSTP converging", 0, 1)
-                self.timings["rstp_s"] = wait_rstp_converged(self.prefix)
+                self.timings["rstp_s"] = wait_rstp_converged(self.prefix, rstp_islands(self.plan))
                 self.progress("RSTP converging", 1, 1)
             self._write_state()
         except BaseException:
@@ -323,28 +325,53 @@ class LabSwitch(OVSSwitch):
         return opts
 
 
-def wait_rstp_converged(prefix: str, timeout_s: float = 60.0) -> float:
-    """Wait until every root or designated port of the lab forwards; returns the seconds waited."""
+def rstp_islands(plan: EmulationPlan) -> int:
+    """Separate layer-2 networks of the lab's switches (the fabric, each DC's out-of-band
+    network): each elects its own RSTP root."""
+    return nx.number_connected_components(plan.graph().subgraph(plan.switches))
+
+
+RSTP_SETTLED_S = 3.0  # no role or state changed for this long
+
+
+def wait_rstp_converged(prefix: str, islands: int, timeout_s: float = 90.0) -> float:
+    """Wait until RSTP has converged on the lab: the bridges agree on one root per layer-2
+    island, every port has its role, every root or designated port forwards, and nothing has
+    changed for RSTP_SETTLED_S; returns the seconds waited. (Fresh bridges each take themselves
+    for the root and their ports forward at once; at province scale the tree then re-forms
+    for several seconds, during which a national host lost the data centre: measured here.)"""
     t0 = time.monotonic()
     envs = [None] + [shard.env for shard in ovs_shards.existing(prefix)]
+
+    def rows(table: str, env) -> list | None:
+        out = subprocess.run(["ovs-vsctl", "--timeout=10", "--format=json", "--", "--columns=name,rstp_status",
+                              "list", table], capture_output=True, text=True, env={**os.environ, **env} if env else None)
+        return json.loads(out.stdout)["data"] if out.returncode == 0 else None
+
+    last, since = None, time.monotonic()
     while True:
-        pending, ok = [], True
+        pending, ok, roots, seen = [], True, set(), {}
         for env in envs:
-            out = subprocess.run(["ovs-vsctl", "--timeout=10", "--format=json", "--", "--columns=name,rstp_status",
-                                  "list", "Port"], capture_output=True, text=True,
-                                 env={**os.environ, **env} if env else None)
-            ok = ok and out.returncode == 0
-            if out.returncode != 0:
+            bridges, ports = rows("Bridge", env), rows("Port", env)
+            if bridges is None or ports is None:
+                ok = False
                 continue
-            for name, status in json.loads(out.stdout)["data"]:
+            roots |= {dict(st[1]).get("rstp_root_id") for name, st in bridges if name.startswith(prefix + "s")}
+            for name, status in ports:
                 if not name.startswith(prefix + "s") or "-eth" not in name:
                     continue
                 st = dict(status[1])
-                if st.get("rstp_port_role") in ("Root", "Designated") and st.get("rstp_port_state") != "Forwarding":
+                role, state = st.get("rstp_port_role"), st.get("rstp_port_state")
+                seen[name] = (role, state)
+                if role is None or role in ("Root", "Designated") and state != "Forwarding":
                     pending.append(name)
-        if ok and not pending:
+        now = (frozenset(roots), frozenset(seen.items()))
+        if now != last:
+            last, since = now, time.monotonic()
+        agreed = ok and seen and not pending and len(roots) == islands and None not in roots
+        if agreed and time.monotonic() - since >= RSTP_SETTLED_S:
             return time.monotonic() - t0
         if time.monotonic() - t0 > timeout_s:
-            raise LabError(f"RSTP did not converge within {timeout_s:.0f} s: {len(pending)} ports not forwarding "
-                           f"(e.g. {', '.join(pending[:5])})")
+            raise LabError(f"RSTP did not converge within {timeout_s:.0f} s: {len(roots)} roots for {islands} "
+                           f"islands, {len(pending)} ports not forwarding (e.g. {', '.join(pending[:5])})")
         time.sleep(0.25)

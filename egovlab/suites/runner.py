@@ -77,11 +77,11 @@ class Runner:
         """Until the controller's program is for the network as it is now: the ports it knows
         down are the switch ports down in the kernel (or, standalone, RSTP has settled)."""
         from egovlab.sdn import launcher
-        from egovlab.topology.network import wait_rstp_converged
+        from egovlab.topology.network import rstp_islands, wait_rstp_converged
 
         prefix = self.lab.plan.prefix
         if not self.lab.controlled:
-            return wait_rstp_converged(prefix)
+            return wait_rstp_converged(prefix, rstp_islands(self.lab.plan))
         t0 = time.monotonic()
         while time.monotonic() - t0 < CONVERGE_TIMEOUT_S:
             status = launcher.status(prefix) or {}
