@@ -76,7 +76,6 @@ class Model:
             self.flows_of[s].append((s, d))
             self.flows_of[d].append((s, d))
         g = topology_graph(plan)
-        self.graph = g
         self.link_of_interface = {l.intf(n): i for i, l in enumerate(plan.links) for n in (l.a, l.b)}
         # each switch pair's primary path, as the links (plan indexes) it crosses
         simple = nx.Graph()

@@ -135,3 +135,15 @@ def context(request: Request) -> Context:
 
 
 Ctx = Annotated[Context, Depends(context)]
+
+
+def job_views(router, kind: str) -> None:
+    """GET the router's collection (every job of this kind, newest first) and one of them."""
+
+    @router.get("", summary=f"Every {kind} job, newest first")
+    def list_of_kind(ctx: Ctx) -> list[dict]:
+        return ctx.jobs_of(kind)
+
+    @router.get("/{job_id}", summary=f"One {kind} job, with its result once finished")
+    def one_of_kind(ctx: Ctx, job_id: JobId) -> dict:
+        return ctx.job_or_404(job_id, kind).view()

@@ -28,7 +28,7 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from egovlab.inventory import loader, safe_yaml
-from egovlab.inventory.errors import InputError, Problem, join_path
+from egovlab.inventory.errors import EgovlabError, InputError, Problem, join_path
 from egovlab.inventory.loader import pydantic_problems
 from egovlab.inventory.schema import Port, Selector
 from egovlab.inventory.scenario import Scenario
@@ -218,13 +218,9 @@ def check(suite: Suite, sc: Scenario, plan: EmulationPlan) -> list[Problem]:
 def _fault_problem(plan: EmulationPlan, action: str, target: str) -> str | None:
     try:
         faults.resolve(plan, action, target)
-    except Exception as exc:  # the lab's own message for a target it does not have
+    except EgovlabError as exc:  # the lab's own message for a target it does not have
         return str(exc)
     return None
-
-
-def _link_problem(sc: Scenario, plan: EmulationPlan, link: str) -> str | None:
-    return _fault_problem(plan, "link-down", link)
 
 
 def _host_problem(plan: EmulationPlan, host: str | None) -> str | None:
@@ -240,11 +236,11 @@ def _step_problems(step, sc: Scenario, plan: EmulationPlan) -> list[tuple[str, s
     elif isinstance(step, RestoreStep) and step.restore != "all":
         if (m := _fault_problem(plan, step.restore.action, step.restore.target)):
             out.append(("restore", m))
-    elif isinstance(step, FlapStep) and (m := _link_problem(sc, plan, step.flap.link)):
+    elif isinstance(step, FlapStep) and (m := _fault_problem(plan, "link-down", step.flap.link)):
         out.append(("flap.link", m))
     elif isinstance(step, FailoverStep):
         f = step.failover
-        if m := _link_problem(sc, plan, f.link):
+        if m := _fault_problem(plan, "link-down", f.link):
             out.append(("failover.link", m))
         for key, host in (("from", f.source), ("to", f.to)):
             if m := _host_problem(plan, host):

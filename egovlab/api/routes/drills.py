@@ -5,7 +5,7 @@ from egovlab import params
 from egovlab.topology.state import read_state
 
 from ..bodies import DrillRequest
-from ..context import BEARER, Ctx, JobId
+from ..context import BEARER, Ctx, job_views
 from ..jobs import Conflict
 
 router = APIRouter(prefix="/api/v1/drills", tags=["drills"], dependencies=BEARER)
@@ -32,11 +32,4 @@ def drill(ctx: Ctx, body: DrillRequest) -> dict:
                              after=lambda job: targets).view(with_result=False)
 
 
-@router.get("")
-def list_drills(ctx: Ctx) -> list[dict]:
-    return ctx.jobs_of("drill")
-
-
-@router.get("/{job_id}")
-def get_drill(ctx: Ctx, job_id: JobId) -> dict:
-    return ctx.job_or_404(job_id, "drill").view()
+job_views(router, "drill")

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from egovlab.inventory.errors import EgovlabError
 
 from ..bodies import SimulationRequest
-from ..context import BEARER, Ctx, JobId
+from ..context import BEARER, Ctx, job_views
 
 router = APIRouter(prefix="/api/v1/simulations", tags=["simulations"], dependencies=BEARER)
 
@@ -20,11 +20,4 @@ def simulate(ctx: Ctx, body: SimulationRequest) -> dict:
                              result_name="simulation.json").view(with_result=False)
 
 
-@router.get("")
-def list_simulations(ctx: Ctx) -> list[dict]:
-    return ctx.jobs_of("simulation")
-
-
-@router.get("/{job_id}")
-def get_simulation(ctx: Ctx, job_id: JobId) -> dict:
-    return ctx.job_or_404(job_id, "simulation").view()
+job_views(router, "simulation")

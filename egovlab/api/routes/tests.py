@@ -2,10 +2,11 @@
 JSON report with the JUnit XML beside it)."""
 from fastapi import APIRouter
 
+from egovlab.inventory.errors import EgovlabError
 from egovlab.topology.model import emulation_plan
 
 from ..bodies import TestRun
-from ..context import BEARER, Ctx, JobId
+from ..context import BEARER, Ctx, job_views
 
 router = APIRouter(prefix="/api/v1/tests", tags=["tests"], dependencies=BEARER)
 
@@ -18,7 +19,6 @@ def run_tests(ctx: Ctx, body: TestRun) -> dict:
     suite = schema.parse(body.suite, "suite", sc, emulation_plan(sc, prefix=body.prefix))  # bad input: 422 now
     names = {t.name for t in suite.tests}
     if unknown := [n for n in body.only if n not in names]:
-        from egovlab.inventory.errors import EgovlabError
         raise EgovlabError(f"only: no test named {', '.join(map(repr, unknown))}")
     verb = ["test", ctx.store.path(body.scenario), "{dir}/suite.tests.yml", "--prefix", body.prefix,
             "--json", "{dir}/tests.json", "--junit", "{dir}/tests.xml"]
@@ -33,11 +33,4 @@ def run_tests(ctx: Ctx, body: TestRun) -> dict:
                              ok_codes=(0, 1)).view(with_result=False)
 
 
-@router.get("")
-def list_tests(ctx: Ctx) -> list[dict]:
-    return ctx.jobs_of("tests")
-
-
-@router.get("/{job_id}")
-def get_tests(ctx: Ctx, job_id: JobId) -> dict:
-    return ctx.job_or_404(job_id, "tests").view()
+job_views(router, "tests")
