@@ -76,6 +76,31 @@ print(time.time())
 """
 
 
+HEALTHY = """
+import sys, time, httpx
+url, ca, within = sys.argv[1], sys.argv[2], float(sys.argv[3])
+t0 = time.monotonic()
+with httpx.Client(verify=ca, timeout=2) as c:
+    while time.monotonic() - t0 <= within:
+        try:
+            r = c.get(url)
+            if r.status_code == 200 and r.json().get("status") == "ok":
+                print(time.monotonic() - t0)
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+"""
+
+
+def healthy_after(pid: int, url: str, ca: str, within_s: float) -> float | None:
+    """Seconds until `url` answers 200 with status ok, asked from the namespace of `pid`; None
+    if it did not within `within_s`."""
+    r = subprocess.run([*netns.command(pid), sys.executable, "-c", HEALTHY, url, ca, str(within_s)],
+                       capture_output=True, text=True, timeout=within_s + 30)
+    return float(r.stdout) if r.stdout.strip() else None
+
+
 def run(sc: Scenario, plan: EmulationPlan, pids: dict[str, int], dep: Deployment, *, fail: str,
         seconds: float = 40.0, warmup_s: float = 8.0, rate: float = 10.0, detect_interval_s: float = 0.5,
         detect_misses: int = 3, progress=print) -> DrillResult:

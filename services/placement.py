@@ -17,7 +17,8 @@ from egovlab.inventory.scenario import Scenario
 from egovlab.topology.model import EmulationPlan, HostNode
 
 # the tiers of the core flow, by scenario service name (csdl: PostgreSQL)
-TIERS = ("cong-dvc", "mot-cua", "qlvb", "lgsp", "csdl")
+PORTAL = "cong-dvc"  # the tier citizens reach, through the service address
+TIERS = (PORTAL, "mot-cua", "qlvb", "lgsp", "csdl")
 PORTAL_APP_PORT = 8000  # the portal app behind nginx, on the web host's loopback
 
 

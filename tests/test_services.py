@@ -121,10 +121,32 @@ def test_an_unreachable_host_or_a_broken_inventory_is_a_clear_error(province, tm
         deploy.run_playbook(PREFIX, (broken,), timeout_s=120)
 
 
-def test_the_drill_with_synchronous_replication_loses_nothing_and_recovers(province):
+SUITE = """
+suite: services
+tests:
+  - name: the portal answers
+    steps: [{service: cong-dvc}]
+  - name: the portal dark with its DC
+    steps: [{fault: dc-down provincial-dc}, {service: {within: 3s}}]
+  - name: the provincial DC dark
+    steps: [{drill: {fail: provincial-dc, seconds: 30}}]
+"""
+
+
+def test_a_suite_checks_the_portal_and_drills_the_synchronous_failover(province):
+    """`service` and `drill` steps on the deployed services; the drill with synchronous replication
+    loses nothing and recovers within the scenario's RTO."""
+    from egovlab.suites import runner, schema
+
     lab = province
-    result = drill.run(lab.scenario, lab.plan, lab.pids, lab.dep, fail="provincial-dc", seconds=30, warmup_s=8,
-                       progress=lambda *_: None)
+    suite = schema.parse(SUITE, "services.tests.yml", lab.scenario, lab.plan)
+    run = runner.Runner(runner.LabHandle(lab.scenario, lab.plan, lab.pids, True), deployment=lab.dep)
+    answers, dark, drilled = (run.run(t) for t in suite.tests)
+    assert answers.passed and answers.steps[0].model_agrees, answers.steps
+    assert not dark.passed and dark.steps[1].measured == "no healthy answer", dark.steps
+    assert dark.steps[1].predicted == "no path to the portal" and dark.steps[1].model_agrees
+    assert drilled.passed, drilled.steps
+    result = drill.DrillResult(**drilled.steps[0].figures)
     assert result.acknowledged > 20 and result.lost == 0 and result.rpo_s == 0.0
     assert result.rto_s is not None and 0 < result.rto_s <= lab.scenario.spec.resilience.rto_target_s.value
     assert result.detected_s < result.promoted_s < result.redirected_s <= result.rto_s

@@ -130,7 +130,7 @@ class Lab:
         switch = partial(LabSwitch, datapath=self.env.datapath, protocols="OpenFlow13", batch=True,
                          failMode="standalone" if standalone else "secure", rstp=standalone,
                          rstp_costs=rstp_port_costs(self.plan))
-        net = Mininet(topo=None, switch=switch, host=Host, controller=None, link=Link, build=False,
+        net = Mininet(topo=None, switch=switch, host=LabHost, controller=None, link=Link, build=False,
                       autoSetMacs=False, autoStaticArp=False, waitConnected=False)
         self.net = net
         if not standalone:
@@ -258,6 +258,30 @@ def _configure_host(pid: int, host: HostNode, routes4: list[str], routes6: list[
                     ipr.route("add", dst=prefix, oif=idx, family=10)
 
 
+def quiet_ipv6(pid: int, ifname: str, addressed: bool) -> None:
+    """Before a new interface comes up, in its node's namespace: a host's keeps IPv6 for its
+    planned addresses but neither solicits routers nor runs duplicate address detection; a
+    switch port carries no IPv6 at all. Left to the kernel, the province's ~1,200 interfaces
+    each sent router solicitations (4 s apart, then backing off) and DAD probes, which the
+    standalone fabric flooded everywhere: ovs-vswitchd at 1.9 cores for ~15 s after `up`, and
+    the national site's path to the DC down for most of it (measured here)."""
+    base = f"/proc/sys/net/ipv6/conf/{ifname}"
+    settings = (("accept_ra", 0), ("router_solicitations", 0), ("accept_dad", 0)) if addressed \
+        else (("disable_ipv6", 1),)
+    with netns.inside(pid):
+        if not os.path.isdir(base):  # a kernel without IPv6
+            return
+        for key, value in settings:
+            with open(f"{base}/{key}", "w") as f:
+                f.write(str(value))
+
+
+class LabHost(Host):
+    def addIntf(self, intf, *args, **kwargs):
+        super().addIntf(intf, *args, **kwargs)
+        quiet_ipv6(self.pid, intf.name, addressed=True)
+
+
 class LabController(RemoteController):
     """Mininet's RemoteController, its reachability checked with a socket connect: Mininet's own
     check telnets the OpenFlow port and decodes whatever the controller sends first (its binary
@@ -283,6 +307,10 @@ class LabSwitch(OVSSwitch):
         self.rstp = rstp
         self.rstp_priority = rstp_priority  # None: the default, 32768
         self.rstp_costs = rstp_costs or {}  # interface -> port path cost; absent: by link speed
+
+    def addIntf(self, intf, *args, **kwargs):
+        super().addIntf(intf, *args, **kwargs)
+        quiet_ipv6(self.pid, intf.name, addressed=False)
 
     def _popen(self, cmd, **params):
         if self.shard is not None:

@@ -29,6 +29,7 @@ class StepResult:
     passed: bool | None = None  # None: an action, not an expectation
     model_agrees: bool | None = None  # the prediction equals the measurement
     seconds: float = 0.0
+    figures: dict = field(default_factory=dict)  # what was measured, in numbers (a drill's)
 
 
 @dataclass
@@ -62,11 +63,12 @@ class LabHandle:
 
 
 class Runner:
-    def __init__(self, lab: LabHandle, progress: Callable[[str], None] = lambda _: None):
+    def __init__(self, lab: LabHandle, progress: Callable[[str], None] = lambda _: None, deployment=None):
         self.lab, self.progress = lab, progress
         self.intent = Intent(lab.scenario)
         self.model = Model(lab.scenario, lab.plan, self.intent)
         self.switch_ports = sorted({l.intf(n) for l in lab.plan.links for n in (l.a, l.b) if n in lab.plan.switches})
+        self.deployment = deployment  # the services (deployed at the first step that needs them)
 
     # -- the baseline ---------------------------------------------------------------------
     def baseline(self) -> None:
@@ -139,6 +141,10 @@ class Runner:
             return StepResult(f"wait {step.wait:g} s", measured="done")
         if isinstance(step, schema.FailoverStep):
             return self.failover(step.failover)
+        if isinstance(step, schema.ServiceStep):
+            return self.service(step.service)
+        if isinstance(step, schema.DrillStep):
+            return self.drill(step.drill)
         expect_reach = isinstance(step, schema.ReachStep)
         return self.reach(step.reach if expect_reach else step.deny, expect_reach)
 
@@ -163,6 +169,13 @@ class Runner:
                                                     allowed(sc, src_ep, dst_ep, port, v)))
         return out
 
+    def lost_now(self) -> set[tuple[str, str]]:
+        """The model's host pairs cut apart by what is down in the lab now."""
+        plan = self.lab.plan
+        down = frozenset(faults.cut_interfaces(plan)) | frozenset(
+            netstate.interfaces_down(set(self.switch_ports), plan.prefix))
+        return set(self.model.effect(Failure("now", "the lab now", down)).lost)
+
     def predict(self, probe: probes.Probe, lost: set[tuple[str, str]]) -> bool:
         """The model: intended by the policy, and the pair not cut apart by what is down now."""
         return probe.intended and (probe.src_host, probe.dst_host) not in lost
@@ -176,9 +189,7 @@ class Runner:
             return StepResult(words, expected="some pair to probe" if expect_reach else "nothing through",
                               predicted="no address to reach", measured="no pair has addresses in those IP versions",
                               passed=not expect_reach, model_agrees=True)
-        down = frozenset(faults.cut_interfaces(plan)) | frozenset(
-            netstate.interfaces_down(set(self.switch_ports), plan.prefix))
-        lost = set(self.model.effect(Failure("now", "the lab now", down)).lost)
+        lost = self.lost_now()
         results = probes.run_matrix(planned, self.lab.pids, plan.by_label, plan.prefix)
         reached = [res.reachable for res in results]
         predicted = [self.predict(res.probe, lost) for res in results]
@@ -214,6 +225,65 @@ class Runner:
                           "no path survives" if intended else f"the policy denies udp/{port}",
                           measured=f"outage {res.outage_ms:.0f} ms, lost {res.lost}/{res.sent}",
                           passed=came_back and res.outage_ms <= f.max_outage_ms, model_agrees=survives == came_back)
+
+
+    # -- the deployed services ---------------------------------------------------------------
+    def deployed(self, replication: str | None = None):
+        """The services on the lab (Ansible, once per run); deploy errors are the lab's."""
+        from egovlab.services import deploy
+
+        if self.deployment is None:
+            self.progress("deploying the services with ansible-playbook")
+            self.deployment, recap = deploy.deploy(self.lab.scenario, self.lab.plan, self.lab.pids,
+                                                   replication=replication, progress=self.progress)
+            self.progress(f"deployed in {recap.seconds:.0f} s ({recap.changed} changes)")
+        return self.deployment
+
+    def citizen(self) -> str:
+        sc, plan = self.lab.scenario, self.lab.plan
+        return next(h.label for h in plan.hosts.values() if sc.sites[h.site].kind == "internet" and h.ipv4)
+
+    def service(self, s: schema.Service) -> StepResult:
+        """The portal answers a citizen through its service address, its status ok."""
+        from egovlab.services import deploy, drill
+
+        sc, plan = self.lab.scenario, self.lab.plan
+        dep = self.deployed()
+        citizen, web = self.citizen(), dep.primary.servers[s.name]
+        port = next(p for p in sc.spec.services[s.name].ports if p.startswith("tcp/"))
+        survives = allowed(sc, endpoint_of(sc, citizen), endpoint_of(sc, web), port, 4) \
+            and (citizen, web) not in self.lost_now()
+        ca = str(deploy.workdir(plan.prefix) / "ca.crt")
+        waited = drill.healthy_after(self.lab.pids[plan.by_label[citizen]], f"https://{dep.service_address}/health",
+                                     ca, within_s=s.within)
+        return StepResult(f"service {s.name} answers {citizen} through the portal", expected=f"within {s.within:g} s",
+                          predicted="the path is open" if survives else "no path to the portal",
+                          measured=f"healthy after {waited:.1f} s" if waited is not None else "no healthy answer",
+                          passed=waited is not None, model_agrees=survives == (waited is not None))
+
+    def drill(self, d: schema.Drill) -> StepResult:
+        from egovlab.services import drill
+        from egovlab.simulation import dr
+
+        sc = self.lab.scenario
+        dep = self.deployed(d.replication)
+        r = sc.spec.resilience
+        max_rto = d.max_rto if d.max_rto is not None else r.rto_target_s.value
+        max_rpo = d.max_rpo if d.max_rpo is not None else r.rpo_target_s.value
+        res = drill.run(sc, self.lab.plan, self.lab.pids, dep, fail=d.fail, seconds=d.seconds, warmup_s=d.seconds / 3,
+                        rate=d.rate, progress=self.progress)
+        predicted, agrees = "no resilience model in the scenario", None
+        if r is not None:
+            p = dr.predict(sc, replication=res.replication, detection_s=res.detected_s,
+                           redirection_s=res.redirected_s - res.detected_s, submit_rate=d.rate)
+            predicted = f"RTO {p['rto']['mean']:.1f} s (p95 {p['rto']['p95']:.1f}), RPO {p['rpo']['mean']:.2f} s"
+            agrees = res.rto_s is not None and res.rto_s <= p["rto"]["p95"] and res.rpo_s <= max(p["rpo"]["p95"], 0.5)
+        rto = f"RTO {res.rto_s:.1f} s" if res.rto_s is not None else "not recovered"
+        return StepResult(f"drill: {d.fail} dark, {res.replication} replication, {d.rate:g}/s for {d.seconds:g} s",
+                          expected=f"RTO <= {max_rto:g} s, RPO <= {max_rpo:g} s", predicted=predicted,
+                          measured=f"{rto}, RPO {res.rpo_s:.2f} s, lost {res.lost}/{res.acknowledged}",
+                          passed=res.rto_s is not None and res.rto_s <= max_rto and res.rpo_s <= max_rpo,
+                          model_agrees=agrees, figures=asdict(res))
 
 
 def _default_ports(sc: Scenario, target) -> list[str]:

@@ -12,6 +12,8 @@
           - reach: {from: site:h-cao-lanh, to: service:cong-dvc}
           - deny: {from: kind:commune, to: zone:db, ip: both, hosts: any}
           - flap: {link: internet-1, count: 3, interval: 1s}
+          - service: cong-dvc            # the deployed portal answers a citizen (Ansible deploys it first)
+          - drill: {fail: provincial-dc, max_rto: 60s}   # last: it promotes the standby
           - restore: all                 # or a fault's repair: link-up h-cao-lanh--core-1
 
 Every step is one mapping with one key. Selectors are the policy's (`zone:`, `kind:`, `site:`,
@@ -33,6 +35,7 @@ from egovlab.inventory.loader import pydantic_problems
 from egovlab.inventory.schema import Port, Selector
 from egovlab.inventory.scenario import Scenario
 from egovlab.inventory.validate import selector_problem
+from egovlab.services.placement import PORTAL
 from egovlab.topology import faults
 from egovlab.topology.model import EmulationPlan
 
@@ -105,6 +108,29 @@ class Failover(Strict):
     ip: Literal[4, 6] = 4
 
 
+class Service(Strict):
+    """The deployed service answers its health check over HTTPS, through the portal's address,
+    from a citizen's host on the Internet, within `within` (the services are deployed with
+    Ansible before the first `service` or `drill` step of a run)."""
+
+    name: str = Field(default=PORTAL, min_length=1, max_length=80)
+    within: Duration = 10.0
+
+
+class Drill(Strict):
+    """The failover drill on the deployed services: citizens keep submitting, `fail` goes dark,
+    the standby is promoted and takes the portal's address. RTO and RPO bounded by `max_rto` /
+    `max_rpo` (default: the scenario's targets). It spends the deployment: no `service` or
+    `drill` step may follow it in the suite."""
+
+    fail: str = Field(min_length=1, max_length=80)
+    replication: Literal["sync", "async"] | None = None  # default: the scenario's
+    seconds: float = Field(default=30.0, ge=15, le=600)
+    rate: float = Field(default=10.0, ge=1, le=50)
+    max_rto: Duration | None = None
+    max_rpo: Duration | None = None
+
+
 def _wait(value: object) -> object:
     return value if value == "converged" else seconds(value)
 
@@ -137,8 +163,16 @@ class RestoreStep(Strict):
     restore: Annotated[Literal["all"] | Fault, BeforeValidator(lambda v: v if v == "all" else _fault_words(v))]
 
 
+class ServiceStep(Strict):
+    service: Annotated[Service, BeforeValidator(lambda v: {"name": v} if isinstance(v, str) else v)]
+
+
+class DrillStep(Strict):
+    drill: Drill
+
+
 STEP_KINDS = {"fault": FaultStep, "flap": FlapStep, "wait": WaitStep, "reach": ReachStep, "deny": DenyStep,
-              "failover": FailoverStep, "restore": RestoreStep}
+              "failover": FailoverStep, "service": ServiceStep, "drill": DrillStep, "restore": RestoreStep}
 Step = Union[tuple(STEP_KINDS.values())]  # type: ignore[valid-type]
 
 
@@ -205,6 +239,7 @@ def check(suite: Suite, sc: Scenario, plan: EmulationPlan) -> list[Problem]:
     if suite.scenario is not None and suite.scenario != sc.name:
         out.append(Problem("scenario", f"the suite is for scenario '{suite.scenario}', not '{sc.name}'"))
     names: set[str] = set()
+    drilled: str | None = None  # where the deployment was spent
     for i, test in enumerate(suite.tests):
         if test.name in names:
             out.append(Problem(join_path("tests", i, "name"), f"a second test named '{test.name}'"))
@@ -212,7 +247,29 @@ def check(suite: Suite, sc: Scenario, plan: EmulationPlan) -> list[Problem]:
         for j, step in enumerate(test.steps):
             where = join_path("tests", i, "steps", j)
             out += [Problem(join_path(where, p), m) for p, m in _step_problems(step, sc, plan)]
+            if isinstance(step, (ServiceStep, DrillStep)):
+                if drilled is not None:
+                    out.append(Problem(where, f"the drill at {drilled} promoted the standby: no service or drill "
+                                              "step can follow it (put the drill last)"))
+                if isinstance(step, DrillStep):
+                    drilled = where
+    if drilled is not None or any(isinstance(s, ServiceStep) for t in suite.tests for s in t.steps):
+        out += _deployment_problems(sc, plan)
     return out
+
+
+def uses_services(suite: Suite) -> bool:
+    return any(isinstance(s, (ServiceStep, DrillStep)) for t in suite.tests for s in t.steps)
+
+
+def _deployment_problems(sc: Scenario, plan: EmulationPlan) -> list[Problem]:
+    from egovlab.services.placement import plan_deployment
+
+    try:
+        plan_deployment(sc, plan)
+    except EgovlabError as exc:
+        return [Problem("tests", f"its service and drill steps need the services deployed: {exc}")]
+    return []
 
 
 def _fault_problem(plan: EmulationPlan, action: str, target: str) -> str | None:
@@ -249,6 +306,18 @@ def _step_problems(step, sc: Scenario, plan: EmulationPlan) -> list[tuple[str, s
             out.append(("failover.port", f"the failover probe sends UDP: expected 'udp/N', got '{f.port}'"))
         if (f.source is None) != (f.to is None):
             out.append(("failover", "give both 'from' and 'to', or neither (a host behind the link to a DC server)"))
+    elif isinstance(step, ServiceStep) and step.service.name != PORTAL:
+        out.append(("service.name", f"the portal ('{PORTAL}') is the service citizens reach through its "
+                                    f"address, got '{step.service.name}'"))
+    elif isinstance(step, DrillStep):
+        kinds = {name: s.kind for name, s in sc.sites.items()}
+        if kinds.get(step.drill.fail) != "provincial-dc":
+            primary = [n for n, k in kinds.items() if k == "provincial-dc"]
+            out.append(("drill.fail", f"the drill fails the provincial DC over to the backup: expected "
+                                      f"{' or '.join(repr(p) for p in primary) or 'a provincial-dc site'}, "
+                                      f"got '{step.drill.fail}'"))
+        if sc.spec.resilience is None and (step.drill.max_rto is None or step.drill.max_rpo is None):
+            out.append(("drill", "the scenario has no resilience targets: give max_rto and max_rpo"))
     elif isinstance(step, (ReachStep, DenyStep)):
         key = "reach" if isinstance(step, ReachStep) else "deny"
         r = step.reach if key == "reach" else step.deny
