@@ -30,11 +30,19 @@ from egovlab.topology.model import EmulationPlan
 from .paths import attachments, topology_graph
 
 
+FAULT_OF_KIND = {"link": "link-down", "switch": "switch-down", "site": "isolate", "dc": "dc-down"}
+
+
 @dataclass(frozen=True)
 class Failure:
     kind: str  # link | switch | site | dc | links (two links at once)
     target: str
     down: frozenset[str]  # the interfaces it takes down
+
+
+def single(plan: EmulationPlan, kind: str, target: str) -> Failure:
+    """The failure a lab fault of this kind makes (`egovlab fault ACTION TARGET`)."""
+    return Failure(kind, target, frozenset(faults.resolve(plan, FAULT_OF_KIND[kind], target)))
 
 
 @dataclass
@@ -128,13 +136,10 @@ def _main(component: dict[str, int]) -> int:
 
 def single_failures(sc: Scenario, plan: EmulationPlan) -> list[Failure]:
     """Every scenario link, every switch, every site cut off from the rest, every data centre."""
-    out = [Failure("link", l.name, frozenset(faults.resolve(plan, "link-down", l.name))) for l in sc.links
-           if plan.links_of_scenario_link(l.name)]
-    out += [Failure("switch", s.label, frozenset(faults.resolve(plan, "switch-down", name)))
-            for name, s in plan.switches.items()]
-    sites = sorted({s.site for s in plan.switches.values()})
-    out += [Failure("site", site, frozenset(faults.resolve(plan, "isolate", site))) for site in sites]
-    out += [Failure("dc", dc, frozenset(faults.resolve(plan, "dc-down", dc))) for dc in sc.data_centres()]
+    out = [single(plan, "link", l.name) for l in sc.links if plan.links_of_scenario_link(l.name)]
+    out += [single(plan, "switch", s.label) for s in plan.switches.values()]
+    out += [single(plan, "site", site) for site in sorted({s.site for s in plan.switches.values()})]
+    out += [single(plan, "dc", dc) for dc in sc.data_centres()]
     return out
 
 

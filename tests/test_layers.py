@@ -101,3 +101,24 @@ def test_the_cli_verb_modules_import_no_cycle_and_not_their_package():
 
     for module in graph:
         visit(module, ())
+
+
+def test_every_package_in_the_tree_is_in_the_distribution():
+    """A package left out of pyproject's list works in the editable install and is missing from
+    a wheel (egovlab.suites and egovlab.api.routes were)."""
+    import tomllib
+
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    dirs = {**{name: name.replace(".", "/") for name in tool["packages"]}, **tool["package-dir"]}
+    listed = set(tool["packages"])
+    found = set()
+    for top in PACKAGES:
+        for init in (ROOT / top).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT).as_posix()
+            name = next((n for n, d in dirs.items() if d == rel), None)
+            if name is None:  # a sub-package: its parent's installed name and the rest of the path
+                parent, rest = next((n, rel[len(d) + 1:]) for n, d in sorted(dirs.items(), key=lambda i: -len(i[1]))
+                                    if rel.startswith(d + "/"))
+                name = f"{parent}.{rest.replace('/', '.')}"
+            found.add(name)
+    assert found - listed == set(), f"not in pyproject's packages: {sorted(found - listed)}"

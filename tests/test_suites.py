@@ -259,35 +259,46 @@ def test_a_lab_that_cannot_come_up_gives_exit_3(tmp_path):
     assert read_state("eq") is None and cleanup.leftovers("eq") == NOTHING
 
 
+def intended_probe(run: runner.Runner, src: str, dst: str):
+    """One probe of an intended host pair: an intended port, over a version both ends have."""
+    from egovlab.topology import probes
+
+    hosts = run.lab.plan.hosts
+    s, d = hosts[run.lab.plan.by_label[src]], hosts[run.lab.plan.by_label[dst]]
+    for v, s_addr, d_addr in ((4, s.ipv4, d.ipv4), (6, s.ipv6, d.ipv6)):
+        ports = sorted(p for p in run.intent.ports(src, dst).get(v, ()) if p == "icmp" or p.startswith("tcp/"))
+        if s_addr and d_addr and ports:
+            return probes.Probe("", "", src, dst, ports[0], v, str(d_addr.ip), True)
+    return None
+
+
+def prediction_holds(run: runner.Runner, failure, planned) -> tuple[set, set]:
+    """Inject the failure on the lab, converge, probe; (measured lost, predicted lost) among the
+    probed pairs."""
+    from egovlab.topology import probes
+
+    plan = run.lab.plan
+    run.baseline()
+    predicted = set(run.model.effect(failure).lost)
+    faults.inject(plan, resilience.FAULT_OF_KIND[failure.kind], failure.target)
+    run.converged()
+    results = probes.run_matrix(planned, run.lab.pids, plan.by_label, plan.prefix)
+    probed = {(p.src_host, p.dst_host) for p in planned}
+    return {(r.probe.src_host, r.probe.dst_host) for r in results if not r.reachable}, predicted & probed
+
+
 @on_a_lab
 def test_the_models_prediction_equals_the_lab_for_every_single_link_failure_of_small_dc():
-    from egovlab.topology import probes
 
     with lifecycle.session(SMALL, lifecycle.spec("eo"), timeout_s=60) as lab:
         pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
         run = runner.Runner(runner.LabHandle(lab.scenario, lab.plan, pids, True))
-        sc, plan, intent = lab.scenario, lab.plan, run.intent
-        by_label = {h.label: h for h in plan.hosts.values()}
-        # one probe per intended host pair: an intended port, over a version both ends have
-        planned = []
-        for src, dst in run.model.flows:
-            s, d = by_label[src], by_label[dst]
-            for v, s_addr, d_addr in ((4, s.ipv4, d.ipv4), (6, s.ipv6, d.ipv6)):
-                ports = sorted(p for p in intent.ports(src, dst).get(v, ()) if p == "icmp" or p.startswith("tcp/"))
-                if s_addr and d_addr and ports:
-                    planned.append(probes.Probe("", "", src, dst, ports[0], v, str(d_addr.ip), True))
-                    break
+        sc, plan = lab.scenario, lab.plan
+        planned = [p for pair in run.model.flows if (p := intended_probe(run, *pair))]
         assert len(planned) >= 10
         for link in sc.links:
-            run.baseline()
-            failure = resilience.Failure("link", link.name, frozenset(faults.resolve(plan, "link-down", link.name)))
-            predicted_lost = set(run.model.effect(failure).lost)
-            faults.inject(plan, "link-down", link.name)
-            run.converged()
-            results = probes.run_matrix(planned, pids, plan.by_label, plan.prefix)
-            measured_lost = {(r.probe.src_host, r.probe.dst_host) for r in results if not r.reachable}
-            probed = {(p.src_host, p.dst_host) for p in planned}
-            assert measured_lost == predicted_lost & probed, (link.name, measured_lost ^ (predicted_lost & probed))
+            measured, predicted = prediction_holds(run, resilience.single(plan, "link", link.name), planned)
+            assert measured == predicted, (link.name, measured ^ predicted)
     assert cleanup.leftovers("eo") == NOTHING
 
 

@@ -205,6 +205,38 @@ def export_nuts(file: str, prefix: str, hosts_per_site: int | None, output: str)
                f"{Path(output) / 'nr-config.yaml'}", err=True)
 
 
+@export_.command("clab")
+@SCENARIO
+@click.option("--prefix", default="cl", show_default=True, callback=check_prefix,
+              help="Prefix of the Open vSwitch bridges' names (distinct from any egovlab lab's on the host).")
+@click.option("--hosts-per-site", type=params.HOSTS_PER_SITE.click(integer=True), default=None,
+              help="Cap representative hosts per site (default: the scenario's).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="The topology file  [default: out/clab/SCENARIO.clab.yml]; bridges.sh and netem.sh beside it.")
+def export_clab(file: str, prefix: str, hosts_per_site: int | None, output: str | None) -> None:
+    """A containerlab topology of the lab (linux nodes, ovs-bridge switches, veth links with
+    their interfaces and addresses), validated against containerlab's own schema, with the
+    scripts that make its bridges (before deploy) and impair its links (after)."""
+    import yaml
+
+    from egovlab.topology import clab
+    from egovlab.topology.model import emulation_plan
+
+    sc = _load(file)
+    plan = emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site)
+    doc = clab.topology(sc, plan)
+    if problems := clab.problems(doc):  # egovlab's fault, not the user's: say where
+        raise RuntimeError("the containerlab export breaks containerlab's schema: " + "; ".join(problems[:5]))
+    path = Path(output or f"out/clab/{sc.name}.clab.yml")
+    write_file(path, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    click.echo(f"wrote {path}: {len(doc['topology']['nodes'])} nodes, {len(doc['topology']['links'])} links "
+               "(valid against containerlab's schema)")
+    for name, text in clab.scripts(sc, plan).items():
+        write_file(path.parent / name, text)
+        (path.parent / name).chmod(0o755)
+        click.echo(f"wrote {path.parent / name}")
+
+
 @export_.command("graph")
 @SCENARIO
 @click.option("-o", "--output", default="out/topology", show_default=True,
@@ -223,4 +255,34 @@ def export_graph(file: str, output: str, png: bool, layout: str) -> None:
         click.echo(f"wrote {path}")
 
 
-COMMANDS = [validate, show, plan, export_]
+@click.group("import")
+def import_() -> None:
+    """Read a lab another tool keeps back into a scenario."""
+
+
+@import_.command("clab")
+@click.argument("topology", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The scenario file to write.")
+def import_clab(topology: str, output: str) -> None:
+    """A scenario skeleton (sites, links, address pools) from a containerlab topology that
+    `egovlab export clab` wrote; it validates (services and policy are yours to add)."""
+    import yaml
+
+    from egovlab.inventory import loader, safe_yaml
+    from egovlab.inventory.errors import InputError, Problem
+    from egovlab.topology import clab
+
+    doc = safe_yaml.read(topology)
+    if not isinstance(doc, dict):
+        raise InputError(topology, [Problem("", f"expected a containerlab topology (a mapping), got "
+                                                f"{type(doc).__name__}")])
+    if problems := clab.problems(doc):
+        raise InputError(topology, [Problem(p.split(": ", 1)[0], p.split(": ", 1)[1]) for p in problems[:20]])
+    skeleton = clab.scenario_skeleton(doc, topology)
+    sc = loader.load_data(skeleton, output)  # what is written validates
+    head = f"# imported by `egovlab import clab {Path(topology).name}`: add services and policy to use it as a lab\n"
+    write_file(Path(output), head + yaml.safe_dump(skeleton, sort_keys=False, allow_unicode=True))
+    click.echo(f"wrote {output}: scenario '{sc.name}', {len(sc.sites)} sites, {len(sc.links)} links (valid)")
+
+
+COMMANDS = [validate, show, plan, export_, import_]

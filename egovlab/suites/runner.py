@@ -9,7 +9,7 @@ from typing import Callable
 
 from egovlab.inventory.policy import Intent, allowed, endpoint_of
 from egovlab.inventory.scenario import Scenario
-from egovlab.sdn.resilience import Failure, Model
+from egovlab.sdn.resilience import Failure, Model, single
 from egovlab.topology import faults, netstate, probes
 from egovlab.topology.model import EmulationPlan
 from egovlab.topology.state import LabError
@@ -211,7 +211,7 @@ class Runner:
             src, dst, port = probes.failover_pair(sc, plan, f.link)
         if f.port is not None:
             port = f.port.number
-        effect = self.model.effect(Failure("link", f.link, frozenset(faults.resolve(plan, "link-down", f.link))))
+        effect = self.model.effect(single(plan, "link", f.link))
         intended = allowed(sc, endpoint_of(sc, src), endpoint_of(sc, dst), f"udp/{port}", f.ip)
         survives = intended and (src, dst) not in set(effect.lost)
         res = probes.failover_probe(plan, self.lab.pids, f.link, src, dst, version=f.ip, port=port,
