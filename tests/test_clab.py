@@ -55,9 +55,9 @@ def test_the_schema_check_is_real(exported):
     broken["topology"]["nodes"]["bad name!"] = {"kind": "linux"}
     del broken["name"]
     found = clab.problems(broken)
-    assert any(p.startswith("topology.links.0") for p in found), found
-    assert any("'name' is a required property" in p for p in found), found
-    assert any(p.startswith("topology.nodes") for p in found), found
+    assert any(p.path.startswith("topology.links.0") for p in found), found
+    assert any("'name' is a required property" in p.message for p in found), found
+    assert any(p.path.startswith("topology.nodes") for p in found), found
 
 
 def test_the_scripts_make_every_bridge_and_impair_every_link():

@@ -50,22 +50,21 @@ def test_the_driver_is_found_by_name():
     assert napalm.get_network_driver("egovlab") is EgovlabDriver
 
 
-def _connect(src: str, dst: str, port: int) -> None:
-    """A TCP handshake attempt from src to dst across the lab (the portal has no service here:
-    the RST comes back), so the switches on the path count bytes: nothing else talks in the lab."""
+def _connect(src: str, dst: str, port: str) -> None:
+    """One probe from src to dst across the lab (the portal has no service here: the RST comes
+    back), so the switches on the path count bytes: nothing else talks in the lab."""
     from egovlab.operations import running_lab
+    from egovlab.topology import probes
 
     lab = running_lab(PREFIX)
-    addr = lab.plan.hosts[lab.plan.node(dst)].ipv4.ip
-    code = f"import socket\ntry:\n socket.create_connection(('{addr}', {port}), timeout=3)\nexcept OSError:\n pass\n"
-    subprocess.run(["nsenter", "-t", str(lab.record.pids[lab.plan.node(src)]), "-n", "python3", "-c", code],
-                   check=True, timeout=30)
+    addr = str(lab.plan.hosts[lab.plan.node(dst)].ipv4.ip)
+    probes.run_matrix([probes.Probe("", "", src, dst, port, 4, addr, True)], lab.record.pids, lab.plan.by_label, PREFIX)
 
 
 def test_every_getter_has_napalms_shape_on_a_switch_and_a_host(lab):
     with driver(lab, SWITCH) as sw, driver(lab, HOST) as host:
         assert host.ping("town-h2", count=3)["success"]["packet_loss"] == 0  # fills the ARP tables
-        _connect(HOST, "web-1", 443)  # across the district's aggregation switch to the portal
+        _connect(HOST, "web-1", "tcp/443")  # across the district's aggregation switch to the portal
         for d in (sw, host):
             facts = d.get_facts()
             assert conforms(models.FactsDict, facts) and facts["vendor"] == "egovlab"

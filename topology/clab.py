@@ -24,8 +24,10 @@ from pathlib import Path
 import jsonschema
 import netaddr
 
-from egovlab.inventory.errors import EgovlabError
+from egovlab.inventory.addressing import EXTERNAL_KINDS
+from egovlab.inventory.errors import EgovlabError, InputError, Problem
 from egovlab.inventory.scenario import Scenario
+from egovlab.inventory.units import format_bandwidth
 
 from .model import EmulationPlan, EmuLink, HostNode
 
@@ -55,8 +57,8 @@ def interface(plan: EmulationPlan, link: EmuLink, node: str) -> str:
 
 def _mgmt(sc: Scenario) -> dict:
     a = sc.spec.addressing
-    used = netaddr.IPSet([*a.ipv4_pools, a.ipv4_link_pool, a.external_ipv4, a.ipv6_prefix, a.external_ipv6]
-                         ) if a.external_ipv4 is not None else netaddr.IPSet([*a.ipv4_pools, a.ipv6_prefix])
+    used = netaddr.IPSet([p for p in (*a.ipv4_pools, a.ipv4_link_pool, a.external_ipv4, a.ipv6_prefix, a.external_ipv6)
+                          if p is not None])
     for v4, v6 in MGMT_CANDIDATES:
         if not (used & netaddr.IPSet([v4, v6])):
             return {"network": f"{sc.name}-clab-mgmt", "ipv4-subnet": v4, "ipv6-subnet": v6}
@@ -158,9 +160,9 @@ def _validator() -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
 
 
-def problems(doc: dict) -> list[str]:
-    """Where the document breaks containerlab's schema: 'path: message', empty when it holds."""
-    return [f"{'.'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
+def problems(doc: dict) -> list[Problem]:
+    """Where the document breaks containerlab's schema (empty when it holds)."""
+    return [Problem(".".join(str(p) for p in e.absolute_path), e.message)
             for e in sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))]
 
 
@@ -171,10 +173,6 @@ def scenario_skeleton(doc: dict, source: str) -> dict:
     counts), the links between sites (kind, role, bandwidth, delay, loss) and address pools
     spanning the exported addresses, of a topology `topology()` wrote. Services and policy are
     not in a containerlab topology: the skeleton has none (add them to use it as a lab)."""
-    from egovlab.inventory.addressing import EXTERNAL_KINDS
-    from egovlab.inventory.errors import InputError, Problem
-    from egovlab.inventory.units import format_bandwidth
-
     nodes = (doc.get("topology") or {}).get("nodes") or {}
     if not isinstance(nodes, dict) or not nodes:
         raise InputError(source, [Problem("topology.nodes", "no nodes")])

@@ -19,7 +19,7 @@ from egovlab.inventory.units import format_bandwidth
 
 from egovlab import params
 
-from .common import ALLOCATIONS, SCENARIO, check_prefix, console, write_file
+from .common import ALLOCATIONS, HOSTS, SCENARIO, check_prefix, console, write_file
 
 def _load(file: str, allocations: str | None = None) -> Scenario:
     return loader.load(file, allocations)
@@ -209,8 +209,7 @@ def export_nuts(file: str, prefix: str, hosts_per_site: int | None, output: str)
 @SCENARIO
 @click.option("--prefix", default="cl", show_default=True, callback=check_prefix,
               help="Prefix of the Open vSwitch bridges' names (distinct from any egovlab lab's on the host).")
-@click.option("--hosts-per-site", type=params.HOSTS_PER_SITE.click(integer=True), default=None,
-              help="Cap representative hosts per site (default: the scenario's).")
+@HOSTS
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="The topology file  [default: out/clab/SCENARIO.clab.yml]; bridges.sh and netem.sh beside it.")
 def export_clab(file: str, prefix: str, hosts_per_site: int | None, output: str | None) -> None:
@@ -226,7 +225,8 @@ def export_clab(file: str, prefix: str, hosts_per_site: int | None, output: str 
     plan = emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site)
     doc = clab.topology(sc, plan)
     if problems := clab.problems(doc):  # egovlab's fault, not the user's: say where
-        raise RuntimeError("the containerlab export breaks containerlab's schema: " + "; ".join(problems[:5]))
+        raise RuntimeError("the containerlab export breaks containerlab's schema: "
+                           + "; ".join(p.render("topology") for p in problems[:5]))
     path = Path(output or f"out/clab/{sc.name}.clab.yml")
     write_file(path, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
     click.echo(f"wrote {path}: {len(doc['topology']['nodes'])} nodes, {len(doc['topology']['links'])} links "
@@ -277,7 +277,7 @@ def import_clab(topology: str, output: str) -> None:
         raise InputError(topology, [Problem("", f"expected a containerlab topology (a mapping), got "
                                                 f"{type(doc).__name__}")])
     if problems := clab.problems(doc):
-        raise InputError(topology, [Problem(p.split(": ", 1)[0], p.split(": ", 1)[1]) for p in problems[:20]])
+        raise InputError(topology, problems[:20])
     skeleton = clab.scenario_skeleton(doc, topology)
     sc = loader.load_data(skeleton, output)  # what is written validates
     head = f"# imported by `egovlab import clab {Path(topology).name}`: add services and policy to use it as a lab\n"

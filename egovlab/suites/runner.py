@@ -226,7 +226,6 @@ class Runner:
                           measured=f"outage {res.outage_ms:.0f} ms, lost {res.lost}/{res.sent}",
                           passed=came_back and res.outage_ms <= f.max_outage_ms, model_agrees=survives == came_back)
 
-
     # -- the deployed services ---------------------------------------------------------------
     def deployed(self, replication: str | None = None):
         """The services on the lab (Ansible, once per run); deploy errors are the lab's."""

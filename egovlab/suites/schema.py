@@ -35,7 +35,7 @@ from egovlab.inventory.loader import pydantic_problems
 from egovlab.inventory.schema import Port, Selector
 from egovlab.inventory.scenario import Scenario
 from egovlab.inventory.validate import selector_problem
-from egovlab.services.placement import PORTAL
+from egovlab.services.placement import PORTAL, plan_deployment
 from egovlab.topology import faults
 from egovlab.topology.model import EmulationPlan
 
@@ -253,7 +253,7 @@ def check(suite: Suite, sc: Scenario, plan: EmulationPlan) -> list[Problem]:
                                               "step can follow it (put the drill last)"))
                 if isinstance(step, DrillStep):
                     drilled = where
-    if drilled is not None or any(isinstance(s, ServiceStep) for t in suite.tests for s in t.steps):
+    if uses_services(suite):
         out += _deployment_problems(sc, plan)
     return out
 
@@ -263,8 +263,6 @@ def uses_services(suite: Suite) -> bool:
 
 
 def _deployment_problems(sc: Scenario, plan: EmulationPlan) -> list[Problem]:
-    from egovlab.services.placement import plan_deployment
-
     try:
         plan_deployment(sc, plan)
     except EgovlabError as exc:
