@@ -68,7 +68,8 @@ class ControllerCore:
     down: set[str] = field(default_factory=set)  # switch interfaces reported down
     takeovers: dict[str, str] = field(default_factory=dict)  # host -> the standby that took over its address
     stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("installs", "recomputes", "reloads", "failovers", "takeovers", "arp_answers", "nd_answers"), 0))
+        ("installs", "recomputes", "reloads", "failovers", "takeovers", "givebacks", "arp_answers",
+         "nd_answers"), 0))
     installed: set[int] = field(default_factory=set)
     pending_since: float | None = None  # a recomputation is scheduled
     reasons: list[str] = field(default_factory=list)
@@ -143,13 +144,22 @@ class ControllerCore:
     def claim(self, address: str, mac: str, now: float) -> tuple[bool, float | None]:
         """A gratuitous announcement of `address` by `mac`: (accepted, time to recompute at). A
         takeover only when the address is another host's and the scenario lets this host stand
-        in for it (a standby DC's server); anything else is ignored."""
+        in for it (a standby DC's server); the owner announcing its own address again takes it
+        back (the fail-back after a drill); anything else is ignored."""
         if self.neighbours.get(address) in (None, mac):
             return True, None
         by_mac = {h.mac: h.name for h in self.plan.hosts.values()}
         owner = next((h.name for h in self.plan.hosts.values()
                       if address in (str(h.ipv4.ip) if h.ipv4 else None, str(h.ipv6.ip) if h.ipv6 else None)), None)
         claimer = by_mac.get(mac)
+        if owner is not None and claimer == owner and owner in self.takeovers:
+            standby = self.plan.hosts[self.takeovers.pop(owner)]
+            mine = {str(a.ip) for a in (self.plan.hosts[owner].ipv4, self.plan.hosts[owner].ipv6) if a is not None}
+            for addr, m in list(self.neighbours.items()):
+                if m == standby.mac and addr in mine:
+                    self.neighbours[addr] = mac
+            self.stats["givebacks"] += 1
+            return True, self._schedule(f"{address} given back to {owner}", now)
         if owner is None or claimer is None or not compiler.takeover_allowed(self.scenario, self.plan, owner, claimer):
             return False, None
         self.takeovers[owner] = claimer

@@ -68,6 +68,7 @@ class ControllerCollector:
                                              "local fast failover"),
                                ("recomputes", "Global recomputations (port-status changes, address takeovers)"),
                                ("takeovers", "Addresses a standby took over (gratuitous ARP)"),
+                               ("givebacks", "Addresses their owner announced again after a takeover"),
                                ("reloads", "Policy changes (and rollbacks) applied without restarting"),
                                ("installs", "Full (re-)installs of a switch's program"),
                                ("arp_answers", "ARP requests answered by the controller"),

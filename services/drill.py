@@ -101,6 +101,22 @@ def healthy_after(pid: int, url: str, ca: str, within_s: float) -> float | None:
     return float(r.stdout) if r.stdout.strip() else None
 
 
+def give_back(plan: EmulationPlan, pids: dict[str, int], dep: Deployment) -> bool:
+    """Undo a drill's address takeover, if one happened: the standby portal drops the service
+    address and the primary portal announces it again, so every address is on the host the plan
+    puts it on (else, with the primary DC back, two hosts answer for it and its replies go astray).
+    The databases stay as the drill left them, the standby promoted: deploy again to drill again."""
+    web = host(plan, dep.standby.servers["cong-dvc"])
+    r = subprocess.run([*netns.command(pids[web.name]), "ip", "addr", "del", f"{dep.service_address}/32", "dev",
+                        f"{web.name}-eth0"], capture_output=True, text=True)
+    if r.returncode:
+        return False  # it holds no such address: no drill took it over
+    primary = host(plan, dep.primary.servers["cong-dvc"])
+    subprocess.run([*netns.command(pids[primary.name]), "arping", "-q", "-U", "-c", "1", "-w", "1", "-I",
+                    f"{primary.name}-eth0", dep.service_address], capture_output=True, text=True)
+    return True
+
+
 def run(sc: Scenario, plan: EmulationPlan, pids: dict[str, int], dep: Deployment, *, fail: str,
         seconds: float = 40.0, warmup_s: float = 8.0, rate: float = 10.0, detect_interval_s: float = 0.5,
         detect_misses: int = 3, progress=print) -> DrillResult:

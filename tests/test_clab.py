@@ -44,6 +44,7 @@ def test_the_export_validates_against_containerlabs_schema_with_the_plans_nodes_
         assert nodes[h.label]["labels"]["egovlab.ipv6-stage"] == sc.stages[h.site]
     # containerlab's own management network collides with no address of the lab
     mgmt = netaddr.IPSet([doc["mgmt"]["ipv4-subnet"], doc["mgmt"]["ipv6-subnet"]])
+    assert netaddr.IPNetwork(doc["mgmt"]["ipv4-subnet"]).size - 2 > len(nodes)  # and has an address for each node
     assert not any(netaddr.IPNetwork(e[k]).ip in mgmt for link in links for e in link["endpoints"]
                    for k in ("ipv4", "ipv6") if k in e)
 

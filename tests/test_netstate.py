@@ -61,9 +61,12 @@ def test_the_controller_check_connects_instead_of_decoding_the_controllers_bytes
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
 
-    def hello():
-        for _ in range(2):
-            conn, _ = server.accept()
+    def hello():  # answers every connection with binary bytes until the test closes the socket
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
             conn.sendall(b"\x04\x00\x00\x08\xff\xfe\xfd\x00" * 4)
             conn.close()
 

@@ -142,6 +142,13 @@ def test_address_claims_only_a_standby_of_the_same_service_may_take_over():
     for u in core.reprogram(set(switches))[0]:
         switches[u.dpid].apply(u)
     assert _programs(plan, switches) == compiler.compile_network(sc, plan, takeovers={web1.name: web2.name})
+    # the owner announcing its own address again takes it back: the program is the plan's again
+    accepted, at = core.claim(str(web1.ipv4.ip), web1.mac, now=3.0)
+    assert accepted and at == 3.0 + COALESCE_S and core.takeovers == {} and core.stats["givebacks"] == 1
+    assert core.neighbour(str(web1.ipv4.ip)) == web1.mac and core.neighbour(str(web2.ipv4.ip)) == web2.mac
+    for u in core.reprogram(set(switches))[0]:
+        switches[u.dpid].apply(u)
+    assert _programs(plan, switches) == compiler.compile_network(sc, plan)
 
 
 def test_a_policy_reload_moves_the_switches_and_a_changed_network_is_refused():

@@ -33,7 +33,8 @@ from .model import EmulationPlan, EmuLink, HostNode
 
 SCHEMA = Path(__file__).parent / "schemas" / "containerlab" / "clab.schema.json"
 CLAB_PREFIX = "clab"  # containerlab's default: containers are clab-<name>-<node>
-MGMT_CANDIDATES = (("172.20.20.0/24", "3fff:172:20:20::/64"), ("172.31.250.0/24", "3fff:172:31:250::/64"))
+# a /20 holds the province (~470 nodes); containerlab's default /24 (172.20.20.0/24) is inside the first
+MGMT_CANDIDATES = (("172.20.16.0/20", "3fff:172:20:20::/64"), ("172.31.240.0/20", "3fff:172:31:250::/64"))
 RESERVED = ("198.18.0.0/15", "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "10.0.0.0/8", "172.16.0.0/12",
             "192.168.0.0/16", "100.64.0.0/10", "2001:db8::/32", "fc00::/7")
 HOST_IMAGE = "ghcr.io/srl-labs/network-multitool:latest"
@@ -55,17 +56,19 @@ def interface(plan: EmulationPlan, link: EmuLink, node: str) -> str:
     return link.intf(node)
 
 
-def _mgmt(sc: Scenario) -> dict:
+def management_subnets(sc: Scenario) -> tuple[str, str]:
+    """An IPv4 and an IPv6 management subnet outside every range of the scenario (the lab
+    tools' own management network: containerlab's, netlab's)."""
     a = sc.spec.addressing
     used = netaddr.IPSet([p for p in (*a.ipv4_pools, a.ipv4_link_pool, a.external_ipv4, a.ipv6_prefix, a.external_ipv6)
                           if p is not None])
     for v4, v6 in MGMT_CANDIDATES:
         if not (used & netaddr.IPSet([v4, v6])):
-            return {"network": f"{sc.name}-clab-mgmt", "ipv4-subnet": v4, "ipv6-subnet": v6}
+            return v4, v6
     raise EgovlabError("every management subnet egovlab offers containerlab overlaps the scenario's addresses")
 
 
-def _labels(sc: Scenario, plan: EmulationPlan, name: str) -> dict[str, str]:
+def labels(sc: Scenario, plan: EmulationPlan, name: str) -> dict[str, str]:
     if name in plan.hosts:
         h = plan.hosts[name]
         labels = {"egovlab.site": h.site, "egovlab.site-kind": sc.sites[h.site].kind, "egovlab.role": h.role,
@@ -105,9 +108,9 @@ def topology(sc: Scenario, plan: EmulationPlan) -> dict:
     containerlab's schema)."""
     nodes: dict[str, dict] = {}
     for name in plan.switches:
-        nodes[name] = {"kind": "ovs-bridge", "labels": _labels(sc, plan, name)}
+        nodes[name] = {"kind": "ovs-bridge", "labels": labels(sc, plan, name)}
     for name, h in plan.hosts.items():
-        nodes[h.label] = {"kind": "linux", "image": HOST_IMAGE, "labels": _labels(sc, plan, name)}
+        nodes[h.label] = {"kind": "linux", "image": HOST_IMAGE, "labels": labels(sc, plan, name)}
     declared = {l.name: l for l in sc.links}
     links = []
     for link in plan.links:
@@ -121,7 +124,9 @@ def topology(sc: Scenario, plan: EmulationPlan) -> dict:
             if value:
                 entry["vars"][key] = value
         links.append(entry)
-    return {"name": sc.name, "prefix": CLAB_PREFIX, "mgmt": _mgmt(sc), "topology": {"nodes": nodes, "links": links}}
+    v4, v6 = management_subnets(sc)
+    mgmt = {"network": f"{sc.name}-clab-mgmt", "ipv4-subnet": v4, "ipv6-subnet": v6}
+    return {"name": sc.name, "prefix": CLAB_PREFIX, "mgmt": mgmt, "topology": {"nodes": nodes, "links": links}}
 
 
 def scripts(sc: Scenario, plan: EmulationPlan) -> dict[str, str]:

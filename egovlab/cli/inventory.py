@@ -237,6 +237,66 @@ def export_clab(file: str, prefix: str, hosts_per_site: int | None, output: str 
         click.echo(f"wrote {path.parent / name}")
 
 
+@export_.command("netlab")
+@SCENARIO
+@click.option("--prefix", default="nl", show_default=True, callback=check_prefix,
+              help="Prefix of the node names (netlab's are identifiers of at most 16 characters).")
+@HOSTS
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="The topology file  [default: out/netlab/SCENARIO/topology.yml]; run `netlab create` beside it.")
+def export_netlab(file: str, prefix: str, hosts_per_site: int | None, output: str | None) -> None:
+    """A netlab topology of the lab (linux hosts, FRR bridges with STP, the links with their
+    interfaces and addresses, a group per site kind), for `netlab create` / `netlab up`."""
+    import yaml
+
+    from egovlab.topology import netlab
+    from egovlab.topology.model import emulation_plan
+
+    sc = _load(file)
+    plan = emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site)
+    doc = netlab.topology(sc, plan)
+    path = Path(output or f"out/netlab/{sc.name}/topology.yml")
+    write_file(path, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    click.echo(f"wrote {path}: {len(doc['nodes'])} nodes, {len(doc['links'])} links; next: cd {path.parent} && "
+               "netlab create")
+
+
+@export_.command("netbox")
+@SCENARIO
+@click.option("--prefix", default="eg", show_default=True, callback=check_prefix,
+              help="The lab whose interface names the interfaces carry.")
+@HOSTS
+@click.option("-o", "--output", default=None, type=click.Path(file_okay=False),
+              help="Directory for the import files  [default: out/netbox/SCENARIO].")
+@click.option("--push", "url", default=None, help="Also create everything in the NetBox at this URL (pynetbox).")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A file holding the NetBox API token (with --push).")
+def export_netbox(file: str, prefix: str, hosts_per_site: int | None, output: str | None, url: str | None,
+                  token_file: str | None) -> None:
+    """NetBox bulk-import files (regions, sites, device roles and types, devices, interfaces,
+    cables, prefixes, IP addresses, services), numbered in import order; --push creates them."""
+    from egovlab.topology import netbox
+    from egovlab.topology.model import emulation_plan
+
+    if url and not token_file:
+        raise click.UsageError("--push needs --token-file", ctx=click.get_current_context())
+    sc = _load(file)
+    plan = emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site)
+    data = netbox.rows(sc, plan)
+    directory = Path(output or f"out/netbox/{sc.name}")
+    for name, text in netbox.texts(data).items():
+        write_file(directory / name, text)
+        click.echo(f"wrote {directory / name}: {len(data[name])} rows")
+    if url:
+        import pynetbox
+
+        api = pynetbox.api(url, token=Path(token_file).read_text().strip())
+        try:
+            netbox.push(api, data, progress=click.echo)
+        except (pynetbox.RequestError, OSError) as exc:
+            raise EgovlabError(f"NetBox at {url}: {exc}") from None
+
+
 @export_.command("graph")
 @SCENARIO
 @click.option("-o", "--output", default="out/topology", show_default=True,

@@ -73,6 +73,11 @@ class Runner:
     # -- the baseline ---------------------------------------------------------------------
     def baseline(self) -> None:
         faults.clear(self.lab.plan)
+        if self.deployment is not None:  # a drill's takeover given back: the addresses are the plan's
+            from egovlab.services import drill
+
+            if drill.give_back(self.lab.plan, self.lab.pids, self.deployment):
+                self.progress("the standby portal gave the service address back to the primary")
         self.converged()
 
     def converged(self) -> float:
