@@ -17,6 +17,20 @@ def dongthap():
     return loader.load(DONGTHAP)
 
 
+def dcs_only_yaml(name: str = "dongthap-dcs") -> str:
+    """The province with both DCs, their services and policy whole, but one department, one
+    district and one commune: a drill's lab in a fifth of the province's nodes (54 hosts)."""
+    import yaml
+
+    raw = yaml.safe_load(DONGTHAP.read_text())
+    kept = {"national", "internet", "core", "provincial-dc", "backup-dc", "soc", "public-service-centre"}
+    first = {kind: next(n for n, s in raw["sites"].items() if s.get("kind") == kind) for kind in ("department", "district")}
+    raw["sites"] = {n: s for n, s in raw["sites"].items() if s.get("kind") in kept or n in first.values()}
+    raw["sites"][first["district"]]["communes"]["count"] = 1
+    raw["scenario"] = name
+    return yaml.safe_dump(raw, allow_unicode=True, sort_keys=False)
+
+
 @pytest.fixture
 def mini_text() -> str:
     return (SCENARIOS / "mini.yml").read_text()

@@ -15,7 +15,7 @@ from egovlab.services import deploy, drill
 from egovlab.topology import cleanup
 from egovlab.topology.state import data_dir
 
-from .conftest import DONGTHAP, EGOVLAB, SCENARIOS
+from .conftest import DONGTHAP, EGOVLAB, SCENARIOS, dcs_only_yaml
 from .test_sdn import controlled_lab
 
 pytestmark = [pytest.mark.emulation, pytest.mark.slow,
@@ -203,10 +203,11 @@ def test_the_models_prediction_equals_the_province_for_ten_seeded_single_failure
 def test_a_drill_started_through_the_api_runs_asynchronous_replication_and_reports_what_it_lost(api_server):
     """The control API's drill job runs the `egovlab drill` verb end to end; its figures reach /metrics."""
     with api_server.client() as c:
-        job = c.post("/api/v1/drills", json={"scenario": "dongthap", "fail": "provincial-dc", "replication": "async",
+        assert c.post("/api/v1/scenarios", json={"name": "dongthap-dcs", "yaml": dcs_only_yaml()}).status_code == 201
+        job = c.post("/api/v1/drills", json={"scenario": "dongthap-dcs", "fail": "provincial-dc", "replication": "async",
                                              "seconds": 24, "prefix": "eq"}).json()
         assert job["kind"] == "drill" and job["state"] == "running", job
-        assert c.post("/api/v1/drills", json={"scenario": "dongthap", "fail": "provincial-dc", "prefix": "eq"}
+        assert c.post("/api/v1/drills", json={"scenario": "dongthap-dcs", "fail": "provincial-dc", "prefix": "eq"}
                       ).status_code == 409  # one job per lab prefix
         done = api_server.wait_job(job, timeout_s=900)
         assert done["state"] == "succeeded", "\n".join(done["log_tail"])
@@ -219,7 +220,7 @@ def test_a_drill_started_through_the_api_runs_asynchronous_replication_and_repor
     assert report["prediction"]["strategy"] == "hot/async" and report["prediction"]["rpo"]["mean"] > 0
     log = "\n".join(done["log_tail"])
     assert "RTO" in log and "simulation predicts" in log
-    labels = 'failed_dc="provincial-dc",replication="async",scenario="dongthap"'
+    labels = 'failed_dc="provincial-dc",replication="async",scenario="dongthap-dcs"'
     assert f"egovlab_drill_rto_seconds{{{labels}}} {report['rto_s']}" in metrics
     target = result["targets"]["rto_target_seconds"]
     assert target and f"egovlab_drill_rto_target_seconds{{{labels}}} {float(target)}" in metrics
