@@ -320,3 +320,32 @@ def test_the_api_runs_a_suite_as_a_job_with_its_junit_and_refuses_a_bad_one(api_
         assert '<testcase name="t"' in done["result"]["junit"]
         assert [j["id"] for j in c.get("/api/v1/tests").json()] == [done["id"]]
     assert read_state("eo") is None and cleanup.leftovers("eo") == NOTHING
+
+
+def test_every_reach_and_deny_of_the_shipped_suite_holds_in_the_model(dongthap):
+    """The shipped suite's expectations are what the model predicts, step by step, without a lab
+    (its faults replayed on the model): a wrong expectation fails here, not in `make run`."""
+    plan = emulation_plan(dongthap, prefix="et")
+    suite = schema.read("dongthap", dongthap, plan)
+    run = runner.Runner(runner.LabHandle(dongthap, plan, {}, True))
+    wrong = []
+    for test in suite.tests:
+        down: set[str] = set()
+        for step in test.steps:
+            if isinstance(step, (schema.FaultStep, schema.RestoreStep)):
+                f = step.fault if isinstance(step, schema.FaultStep) else step.restore
+                if f == "all":
+                    down = set()
+                    continue
+                ifaces = set(faults.resolve(plan, f.action, f.target))
+                down = down - ifaces if f.action in ("link-up", "switch-up", "restore", "dc-up") else down | ifaces
+            elif isinstance(step, (schema.ReachStep, schema.DenyStep)):
+                expect = isinstance(step, schema.ReachStep)
+                r = step.reach if expect else step.deny
+                lost = set(run.model.effect(resilience.Failure("now", "replayed", frozenset(down))).lost)
+                through = [run.predict(p, lost) for p in run.pairs(r)]
+                wanted = [t == expect for t in through]
+                holds = (all(wanted) if r.hosts == "all" else any(wanted)) if through else not expect
+                if not holds:  # (no pair to probe: a deny holds, a reach does not, as in the runner)
+                    wrong.append((test.name, r.source, r.to, f"{sum(through)}/{len(through)} through"))
+    assert wrong == [], wrong
