@@ -338,7 +338,7 @@ def test_every_reach_and_deny_of_the_shipped_suite_holds_in_the_model(dongthap):
                     down = set()
                     continue
                 ifaces = set(faults.resolve(plan, f.action, f.target))
-                down = down - ifaces if f.action in ("link-up", "switch-up", "restore", "dc-up") else down | ifaces
+                down = down - ifaces if f.action in faults.UP_ACTIONS else down | ifaces
             elif isinstance(step, (schema.ReachStep, schema.DenyStep)):
                 expect = isinstance(step, schema.ReachStep)
                 r = step.reach if expect else step.deny

@@ -20,6 +20,7 @@ from .model import EmulationPlan
 from .state import state_dir
 
 ACTIONS = ("link-down", "link-up", "switch-down", "switch-up", "isolate", "restore", "dc-down", "dc-up")
+UP_ACTIONS = ("link-up", "switch-up", "restore", "dc-up")  # the rest take interfaces down
 
 
 @dataclass
@@ -105,7 +106,7 @@ def set_state(interfaces: list[str], up: bool, prefix: str | None = None) -> flo
 
 def inject(plan: EmulationPlan, action: str, target: str) -> FaultRecord:
     interfaces = resolve(plan, action, target)
-    up = action in ("link-up", "switch-up", "restore", "dc-up")
+    up = action in UP_ACTIONS
     began = set_state(interfaces, up, plan.prefix)
     record = FaultRecord(began, action, target, interfaces)
     log = state_dir(plan.prefix) / "faults.jsonl"
