@@ -59,7 +59,7 @@ def main() -> None:
         "province_year": {"what": "egovlab simulate dongthap --horizon 365d --replications 10",
                           "wall_s": round(year_wall, 2), "cores": os.cpu_count(),
                           "peak_events": report["peak"]["events"], "year_events": report["year"]["events"],
-                          "phases_s": report["wall_s"], "target_s": 60, "meets_target": year_wall < 60},
+                          "phases_s": json.loads(Path("/tmp/egovlab-bench-sim/simulation.timing.json").read_text())["wall_s"], "target_s": 60, "meets_target": year_wall < 60},
     }
     (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "benchmarks" / "results" / "simulation_engine.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -32,6 +32,7 @@ class Bounds:
 REPLICATIONS = Bounds(2, 200)
 SIZING_REPLICATIONS = Bounds(2, 50)
 DR_FAILURES = Bounds(10, 100_000)
+WORKERS = Bounds(1, 256)  # simulation processes (--executor process|dask)
 SEED = Bounds(0, 2**32 - 1)  # numpy's SeedSequence takes any int; this keeps JSON and seeds portable
 PEAK_MINUTES = Bounds(1, 600)
 HORIZON_HOURS = Bounds(1 / 60, 10 * 365 * 24)  # ten years in hourly steps is ~88k steps: seconds

@@ -17,8 +17,10 @@ import simpy
 
 from egovlab.inventory.errors import EgovlabError
 from egovlab.inventory.scenario import Scenario
+from egovlab.inventory.schema import Figure, Resilience
 
-from .stats import estimate, percentile
+from .executor import Executor, ProcessExecutor, task_seeds
+from .stats import estimate, percentile, share_estimate
 
 STANDBY = ("hot", "warm", "cold")
 REPLICATION = ("sync", "async")
@@ -26,6 +28,7 @@ REPLICATION = ("sync", "async")
 # Stated assumptions: the document gives no recovery procedure (DIGEST §3.6).
 START_MEAN_S = {"hot": 0.0, "warm": 300.0, "cold": 4 * 3600.0}
 BACKUP_INTERVAL_S = 24 * 3600.0  # cold standby restores the nightly backup
+DR_STREAM = 3  # the seed stream of the strategies' replications (executor.task_seeds)
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,8 @@ def strategies() -> list[Strategy]:
     return out + [Strategy("cold", "backup")]
 
 
-def _one(sc: Scenario, strategy: Strategy, failures: int, seed: int, submit_rate: float) -> dict:
-    r = sc.spec.resilience
+def _one(args) -> dict:
+    r, strategy, failures, seed, submit_rate = args
     rng = random.Random(seed)
     env = simpy.Environment()
     rto: list[float] = []
@@ -93,7 +96,7 @@ def _poisson(rng: random.Random, mean: float) -> int:
 
 
 def compare(sc: Scenario, *, failures: int = 1000, replications: int = 10, seed: int = 1,
-            submit_rate: float | None = None) -> dict:
+            submit_rate: float | None = None, executor: Executor | None = None) -> dict:
     """RTO/RPO distributions per strategy, each summary with a 95 % CI over replications."""
     r = sc.spec.resilience
     if r is None:
@@ -109,20 +112,26 @@ def compare(sc: Scenario, *, failures: int = 1000, replications: int = 10, seed:
            "submissions_per_s": round(submit_rate, 4), "targets": {"rto_s": r.rto_target_s.value,
                                                                  "rpo_s": r.rpo_target_s.value},
            "strategies": {}}
-    for k, strategy in enumerate(strategies()):
-        reps = [_one(sc, strategy, failures, seed + 100 * k + i, submit_rate) for i in range(replications)]
+    kinds = strategies()
+    seeds = task_seeds(seed, len(kinds) * replications, DR_STREAM)
+    tasks = [(r, strategy, failures, seeds[k * replications + i], submit_rate)
+             for k, strategy in enumerate(kinds) for i in range(replications)]
+    done = (executor or ProcessExecutor()).map(_one, tasks, "failovers per strategy")
+    for k, strategy in enumerate(kinds):
+        reps = done[k * replications:(k + 1) * replications]
         summary = {}
         for metric in ("rto", "rpo", "failed", "lost"):
             per = [sorted(x[metric]) for x in reps]
             summary[metric] = {
-                "mean": estimate([sum(p) / len(p) for p in per]).as_dict(3),
-                "p50": estimate([percentile(p, 0.5) for p in per]).as_dict(3),
-                "p95": estimate([percentile(p, 0.95) for p in per]).as_dict(3),
-                "p99": estimate([percentile(p, 0.99) for p in per]).as_dict(3)}
-        summary["meets_rto"] = estimate([sum(v <= r.rto_target_s.value for v in x["rto"]) / failures
-                                         for x in reps]).as_dict(4)
-        summary["meets_rpo"] = estimate([sum(v <= r.rpo_target_s.value for v in x["rpo"]) / failures
-                                         for x in reps]).as_dict(4)
+                "mean": estimate([sum(p) / len(p) for p in per], "nonneg").as_dict(3),
+                "p50": estimate([percentile(p, 0.5) for p in per], "nonneg").as_dict(3),
+                "p95": estimate([percentile(p, 0.95) for p in per], "nonneg").as_dict(3),
+                "p99": estimate([percentile(p, 0.99) for p in per], "nonneg").as_dict(3)}
+        trials = failures * replications
+        summary["meets_rto"] = share_estimate(sum(v <= r.rto_target_s.value for x in reps for v in x["rto"]),
+                                              trials, replications).as_dict(4)
+        summary["meets_rpo"] = share_estimate(sum(v <= r.rpo_target_s.value for x in reps for v in x["rpo"]),
+                                              trials, replications).as_dict(4)
         summary["samples_rto"] = reps[0]["rto"][:200]
         summary["samples_rpo"] = reps[0]["rpo"][:200]
         out["strategies"][strategy.name] = summary
@@ -135,18 +144,14 @@ def predict(sc: Scenario, *, replication: str, detection_s: float, redirection_s
             failures: int = 1000, seed: int = 1) -> dict:
     """The model's RTO/RPO for one strategy with a drill's own settings (hot standby: the
     services already run in the backup DC; detection and redirection as the drill does them)."""
-    from types import SimpleNamespace
-
-    from egovlab.inventory.schema import Figure
-
     r = sc.spec.resilience
     if r is None:
         raise EgovlabError(f"{sc.source}: resilience: the scenario has no resilience section")
     fig = lambda v, why: Figure(value=v, basis="assumption", ref=why)  # noqa: E731
-    drill_r = r.model_copy(update={"detection_s": fig(detection_s, "the drill's health monitor"),
-                                   "redirection_s": fig(redirection_s, "the drill's promotion and takeover")})
-    model = SimpleNamespace(spec=sc.spec.model_copy(update={"resilience": drill_r}))
-    runs = _one(model, Strategy("hot", replication), failures, seed, submit_rate)
+    drill_r: Resilience = r.model_copy(update={"detection_s": fig(detection_s, "the drill's health monitor"),
+                                               "redirection_s": fig(redirection_s,
+                                                                    "the drill's promotion and takeover")})
+    runs = _one((drill_r, Strategy("hot", replication), failures, seed, submit_rate))
     out = {"strategy": f"hot/{replication}", "failures": failures, "detection_s": detection_s,
            "redirection_s": redirection_s}
     for metric in ("rto", "rpo", "lost"):

@@ -8,13 +8,9 @@ the validation suite checks against theory). Replications run in parallel proces
 """
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import math
-import multiprocessing
-import os
 import random
-import signal
 from dataclasses import dataclass
 
 import simpy
@@ -23,34 +19,13 @@ from egovlab.inventory.errors import EgovlabError
 
 from . import queueing
 from .engine import run_classes
+from .executor import Executor, ProcessExecutor, task_seeds
 from .province import ProvinceModel
-from .stats import estimate, percentile
+from .stats import count_estimate, estimate, percentile
 
 YEAR_START = dt.datetime(2025, 1, 1)
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _workers(n: int) -> int:
-    return max(1, min(n, os.cpu_count() or 1))
-
-
-def _die_with_parent() -> None:
-    """A worker that outlives its parent (killed, even with SIGKILL) would simulate on for nobody."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:  # the parent died before the call above took effect
-        os._exit(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _pool_map(fn, args: list) -> list:
-    if len(args) == 1:
-        return [fn(args[0])]
-    # multiprocessing's Pool, not concurrent.futures': leaving its `with` block on an exception
-    # (Ctrl-C, SIGTERM) terminates the workers at once instead of waiting for their tasks.
-    with multiprocessing.get_context("fork").Pool(_workers(len(args)), initializer=_die_with_parent) as pool:
-        return pool.map(fn, args, chunksize=1)
+# Seed streams: each kind of run draws its tasks' seeds from its own stream of the run's seed.
+PEAK_STREAM, YEAR_STREAM = 1, 2
 
 
 # -- peak window: every request --------------------------------------------------------------
@@ -73,7 +48,7 @@ def _peak_replication(args) -> dict:
 
 def peak_window(model: ProvinceModel, *, replications: int, seed: int, minutes: float = 60,
                 capacity: dict[str, int] | None = None, target_s: float = 2.0, timeout_s: float = 30.0,
-                factor: float | None = None) -> dict:
+                factor: float | None = None, executor: Executor | None = None) -> dict:
     """The busiest hour of the year (peak daily x weekly x month-end), request by request."""
     factor = model.peak_factor() if factor is None else factor
     model = model.with_meeting()  # the worst case: a full-size video conference in the busiest hour
@@ -82,15 +57,17 @@ def peak_window(model: ProvinceModel, *, replications: int, seed: int, minutes: 
     if overloaded:
         raise EgovlabError(f"no steady state at the peak: utilisation >= 1 at {overloaded} "
                            f"(add capacity or lower the load)")
-    reps = _pool_map(_peak_replication, [(model, factor, minutes, seed + r, capacity, timeout_s, target_s)
-                                         for r in range(replications)])
+    tasks = [(model, factor, minutes, s, capacity, timeout_s, target_s)
+             for s in task_seeds(seed, replications, PEAK_STREAM)]
+    reps = (executor or ProcessExecutor()).map(_peak_replication, tasks, "peak-hour replications")
     services = {}
     for name in reps[0]["services"]:
         per = [r["services"][name] for r in reps]
-        services[name] = {k: estimate([p[k] for p in per]).as_dict(4) for k in ("mean", "p50", "p95", "p99", "sla")}
+        services[name] = {k: estimate([p[k] for p in per], "nonneg").as_dict(4) for k in ("mean", "p50", "p95", "p99")}
+        services[name]["sla"] = estimate([p["sla"] for p in per], "share").as_dict(4)
         services[name]["requests_per_replication"] = round(sum(p["requests"] for p in per) / len(per))
         services[name]["timeouts"] = sum(p["timeouts"] for p in per)
-    stations = {n: estimate([r["stations"][n] for r in reps]).as_dict(4) for n in reps[0]["stations"]}
+    stations = {n: estimate([r["stations"][n] for r in reps], "share").as_dict(4) for n in reps[0]["stations"]}
     return {"factor": round(factor, 4), "minutes": minutes, "replications": replications, "services": services,
             "video_conference_mbps": round(model.vc_bps / 1e6, 3),
             "utilisation": stations, "events": sum(r["events"] for r in reps), "target_s": target_s}
@@ -235,10 +212,19 @@ def _hour_sla(model: ProvinceModel, factor: float, cap: dict[str, int], links: d
 
 
 def year(model: ProvinceModel, settings: YearSettings, *, horizon_h: float, replications: int, seed: int,
-         backup_capacity: dict[str, int], servers_per_tier: dict[str, int]) -> dict:
-    reps = _pool_map(_year_replication, [(model, settings, horizon_h, seed + 1000 + r, backup_capacity,
-                                          servers_per_tier) for r in range(replications)])
-    keys = [k for k in reps[0] if k != "events"]
-    return {"horizon_h": horizon_h, "replications": replications,
-            **{k: estimate([r[k] for r in reps]).as_dict(6) for k in keys},
-            "events": sum(r["events"] for r in reps)}
+         backup_capacity: dict[str, int], servers_per_tier: dict[str, int],
+         executor: Executor | None = None) -> dict:
+    tasks = [(model, settings, horizon_h, s, backup_capacity, servers_per_tier)
+             for s in task_seeds(seed, replications, YEAR_STREAM)]
+    reps = (executor or ProcessExecutor()).map(_year_replication, tasks, "yearly replications")
+    out = {"horizon_h": horizon_h, "replications": replications, "events": sum(r["events"] for r in reps)}
+    for key, domain in YEAR_FIGURES.items():
+        values = [r[key] for r in reps]
+        out[key] = (count_estimate(values) if domain == "count" else estimate(values, domain)).as_dict(6)
+    return out
+
+
+# Each yearly figure's domain, which decides its confidence interval (stats.py).
+YEAR_FIGURES = {"availability": "share", "sla": "share", "unavailable_requests": "nonneg",
+                "overloaded_requests": "nonneg", "server_failures": "count", "link_failures": "count",
+                "dc_failures": "count", "hours_degraded": "count", "video_conferences": "count"}

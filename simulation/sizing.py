@@ -24,7 +24,7 @@ def parse_target(text: str) -> tuple[str, float]:
 
 
 def size(model: ProvinceModel, servers_per_tier: dict[str, int], target: tuple[str, float], *,
-         replications: int = 3, seed: int = 1, minutes: float = 20) -> dict:
+         replications: int = 3, seed: int = 1, minutes: float = 20, executor=None) -> dict:
     """Per tier (others held as they are): fewest servers whose worst service meets the target."""
     quantile, bound = target
     cores_per_server = {t: model.capacity[t] / servers_per_tier[t] for t in servers_per_tier}
@@ -40,7 +40,7 @@ def size(model: ProvinceModel, servers_per_tier: dict[str, int], target: tuple[s
             capacity[tier] = max(1, round(n * per))
             try:
                 peak = peak_window(model, replications=replications, seed=seed, minutes=minutes,
-                                   capacity=capacity, target_s=bound)
+                                   capacity=capacity, target_s=bound, executor=executor)
             except EgovlabError:
                 n += 1
                 continue

@@ -1,11 +1,13 @@
 """CLI verbs of the simulation: simulate, size, dr. Tables in the terminal, JSON and PNG in --out."""
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
 
 import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from egovlab import params
@@ -19,6 +21,37 @@ OUT = click.option("--out", default="out", show_default=True, type=click.Path(fi
 SEED = click.option("--seed", type=params.SEED.click(integer=True), default=1, show_default=True)
 REPS = click.option("--replications", type=params.REPLICATIONS.click(integer=True), default=10, show_default=True,
                     help="Independent replications (95 % confidence intervals need at least 2).")
+EXECUTOR = click.option("--executor", "executor_spec", default="process", show_default=True, metavar="SPEC",
+                        help="Where the tasks run: local, process, dask (a LocalCluster of --workers processes) "
+                             "or dask://HOST:PORT (a running scheduler). Same seed, same results on each.")
+WORKERS = click.option("--workers", type=params.WORKERS.click(integer=True), default=None,
+                       help="Processes for --executor process (default: every core) or dask (default: 2).")
+
+
+class _Bar:
+    """The executor's progress as a rich bar: one line per phase, counting finished tasks."""
+
+    def __init__(self, progress: Progress):
+        self.progress, self.task = progress, None
+
+    def start(self, label: str, total: int) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, visible=False)
+        self.task = self.progress.add_task(label, total=total)
+
+    def advance(self) -> None:
+        self.progress.advance(self.task)
+
+
+@contextlib.contextmanager
+def executor_for(spec: str, workers: int | None):
+    from egovlab.simulation import executor
+
+    executor.parse(spec)  # a bad --executor is refused before anything starts
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress, \
+            executor.open_executor(spec, workers, _Bar(progress)) as ex:
+        yield ex
 
 
 def ci(est: dict, scale: float = 1.0, fmt: str = "{:.3f}") -> str:
@@ -50,7 +83,10 @@ def _model(file: str):
 @click.option("--peak-minutes", type=params.PEAK_MINUTES.click(), default=60, show_default=True,
               help="Length of the per-request window at the peak.")
 @OUT
-def simulate(file: str, horizon: str, seed: int, replications: int, peak_minutes: float, out: str) -> None:
+@EXECUTOR
+@WORKERS
+def simulate(file: str, horizon: str, seed: int, replications: int, peak_minutes: float, out: str,
+             executor_spec: str, workers: int | None) -> None:
     """Capacity of the province: the peak hour request by request, and a year with failures."""
     from egovlab.simulation import province, runs
 
@@ -62,22 +98,16 @@ def simulate(file: str, horizon: str, seed: int, replications: int, peak_minutes
     target = sc.spec.workload.targets.get("response_p95_s")
     target_s = target.value if target else 2.0
     console.print(_assumption_table(province.assumptions_of(sc)))
-    t0 = time.perf_counter()
-    with console.status(f"peak hour: {replications} replications of {peak_minutes:g} simulated minutes"):
+    with executor_for(executor_spec, workers) as ex:
+        t0 = time.perf_counter()
         peak = runs.peak_window(model, replications=replications, seed=seed, minutes=peak_minutes,
-                                target_s=target_s)
-    t_peak = time.perf_counter() - t0
-    _, servers = province.tier_capacity(sc, model.dc)
-    backup = [d for d in sc.data_centres() if sc.sites[d].kind == "backup-dc"]
-    backup_cores = province.tier_capacity(sc, backup[0])[0] if backup else {t: 0 for t in model.capacity}
-    settings = runs.YearSettings(r.server_mtbf_h.value, r.server_mttr_h.value, r.link_mtbf_h.value,
-                                 r.link_mttr_h.value, r.dc_mtbf_h.value, r.dc_mttr_h.value,
-                                 rto_s=r.detection_s.value + r.redirection_s.value, target_s=target_s)
-    t1 = time.perf_counter()
-    with console.status(f"{horizon} in hourly steps with failures: {replications} replications"):
-        year = runs.year(model, settings, horizon_h=hours, replications=replications, seed=seed,
-                         backup_capacity=backup_cores, servers_per_tier=servers)
-    t_year = time.perf_counter() - t1
+                                target_s=target_s, executor=ex)
+        t_peak = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        year = runs.year(model, _year_settings(r, target_s), horizon_h=hours, replications=replications,
+                         seed=seed, backup_capacity=_backup_cores(sc, model), servers_per_tier=_servers(sc, model),
+                         executor=ex)
+        t_year = time.perf_counter() - t1
 
     table = Table(title=f"peak hour (load x{peak['factor']:.2f} of an average working-day hour), "
                         f"{replications} replications, mean [95 % CI]")
@@ -100,20 +130,49 @@ def simulate(file: str, horizon: str, seed: int, replications: int, peak_minutes
     yt = Table(title=f"{horizon} with failures and repairs (hourly fluid model), mean [95 % CI]")
     yt.add_column("figure")
     yt.add_column("value", justify="right")
-    yt.add_row("availability (requests served)", ci(year["availability"], 100, "{:.4f}") + " %")
-    yt.add_row(f"requests meeting p95<={target_s:g}s", ci(year["sla"], 100, "{:.4f}") + " %")
+    yt.add_column("interval")
+    yt.add_row("availability (requests served)", ci(year["availability"], 100, "{:.4f}") + " %",
+               year["availability"]["ci_method"])
+    yt.add_row(f"requests meeting p95<={target_s:g}s", ci(year["sla"], 100, "{:.4f}") + " %", year["sla"]["ci_method"])
     for key in ("server_failures", "link_failures", "dc_failures", "video_conferences", "hours_degraded",
                 "unavailable_requests"):
-        yt.add_row(key.replace("_", " "), ci(year[key], 1, "{:.1f}"))
+        yt.add_row(key.replace("_", " "), ci(year[key], 1, "{:.1f}"), year[key]["ci_method"])
     console.print(yt)
     report = {"scenario": sc.name, "seed": seed, "peak": peak, "year": year,
-              "assumptions": province.assumptions_of(sc), "notes": model.notes,
-              "wall_s": {"peak": round(t_peak, 2), "year": round(t_year, 2)}}
+              "assumptions": province.assumptions_of(sc), "notes": model.notes}
     path = Path(out) / "simulation.json"
     write_file(path, json.dumps(report, indent=1, sort_keys=True))
+    # Wall-clock figures differ run to run: apart, so that two runs' reports compare equal.
+    write_timing(Path(out) / "simulation.timing.json", ex.name, peak=t_peak, year=t_year)
     png = Path(out) / "simulation.png"
     _plot_simulation(report, png)
-    console.print(f"wrote {path} and {png} (peak {t_peak:.1f} s, year {t_year:.1f} s wall)")
+    console.print(f"wrote {path} and {png} (peak {t_peak:.1f} s, year {t_year:.1f} s wall, {ex.name})")
+
+
+def write_timing(path: Path, executor_name: str, **phases_s: float) -> None:
+    write_file(path, json.dumps({"executor": executor_name, "wall_s": {k: round(v, 2) for k, v in phases_s.items()}},
+                                indent=1, sort_keys=True))
+
+
+def _year_settings(r, target_s: float):
+    from egovlab.simulation import runs
+
+    return runs.YearSettings(r.server_mtbf_h.value, r.server_mttr_h.value, r.link_mtbf_h.value,
+                             r.link_mttr_h.value, r.dc_mtbf_h.value, r.dc_mttr_h.value,
+                             rto_s=r.detection_s.value + r.redirection_s.value, target_s=target_s)
+
+
+def _servers(sc, model) -> dict[str, int]:
+    from egovlab.simulation import province
+
+    return province.tier_capacity(sc, model.dc)[1]
+
+
+def _backup_cores(sc, model) -> dict[str, int]:
+    from egovlab.simulation import province
+
+    backup = [d for d in sc.data_centres() if sc.sites[d].kind == "backup-dc"]
+    return province.tier_capacity(sc, backup[0])[0] if backup else {t: 0 for t in model.capacity}
 
 
 def _plot_simulation(report: dict, png: Path) -> None:
@@ -149,15 +208,18 @@ def _plot_simulation(report: dict, png: Path) -> None:
 @SEED
 @click.option("--replications", type=params.SIZING_REPLICATIONS.click(integer=True), default=3, show_default=True)
 @OUT
-def size(file: str, target: str, seed: int, replications: int, out: str) -> None:
+@EXECUTOR
+@WORKERS
+def size(file: str, target: str, seed: int, replications: int, out: str, executor_spec: str,
+         workers: int | None) -> None:
     """Smallest server count per tier that meets the target at the peak hour (search over simulations)."""
     from egovlab.simulation import province, sizing
 
     goal = sizing.parse_target(target)
     sc, model = _model(file)
     _, servers = province.tier_capacity(sc, model.dc)
-    with console.status(f"searching server counts per tier for {target}"):
-        result = sizing.size(model, servers, goal, replications=replications, seed=seed)
+    with executor_for(executor_spec, workers) as ex:
+        result = sizing.size(model, servers, goal, replications=replications, seed=seed, executor=ex)
     table = Table(title=f"servers per tier for {result['target']} at the peak hour")
     for col in ("tier", "cores/server", "now", "needed", f"worst {goal[0]} (s)", "tried"):
         table.add_column(col)
@@ -175,13 +237,16 @@ def size(file: str, target: str, seed: int, replications: int, out: str) -> None
 @click.option("--failures", type=params.DR_FAILURES.click(integer=True), default=1000, show_default=True,
               help="Primary-DC failures simulated per replication.")
 @OUT
-def dr(file: str, seed: int, replications: int, failures: int, out: str) -> None:
+@EXECUTOR
+@WORKERS
+def dr(file: str, seed: int, replications: int, failures: int, out: str, executor_spec: str,
+       workers: int | None) -> None:
     """Disaster-recovery strategies side by side: RTO, RPO, failed and lost submissions."""
     from egovlab.simulation import dr as drmodel
 
     sc = loader.load(file)
-    with console.status("simulating failovers to the backup data centre"):
-        result = drmodel.compare(sc, failures=failures, replications=replications, seed=seed)
+    with executor_for(executor_spec, workers) as ex:
+        result = drmodel.compare(sc, failures=failures, replications=replications, seed=seed, executor=ex)
     t = result["targets"]
     table = Table(title=f"failover to the backup DC: {failures} failures x {replications} replications, "
                         f"mean [95 % CI]; targets RTO {t['rto_s']:g} s, RPO {t['rpo_s']:g} s")
