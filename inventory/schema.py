@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Annotated, Literal
 
 import netaddr
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from .units import parse_bandwidth, parse_delay, parse_loss
 
@@ -290,6 +290,44 @@ class VideoConference(Strict):
     endpoint_kbps: Figure
 
 
+Level = Literal["province", "district", "commune"]
+Driver = Literal["online-dossiers", "dossiers", "users", "page-views", "none"]
+
+
+class Share(Figure):
+    value: float = Field(ge=0, le=1)
+
+
+class Growth(Strict):
+    """How the workload grows from the base year (the year the workload's figures describe).
+
+    A service's requests follow its driver: `online-dossiers` (dossiers x the online share,
+    averaged over the levels by their share of dossiers), `dossiers`, `users` or `page-views`
+    (each compounded by its yearly rate), or `none`. Video conferences follow the online share
+    of meetings. Shares between the years given are interpolated linearly.
+    """
+
+    base_year: int = Field(ge=2000, le=2100)
+    dossier_levels: dict[Level, Share] = Field(min_length=1)
+    online_dossiers: dict[Level, dict[int, Share]] = Field(min_length=1)
+    online_meetings: dict[int, Share] = {}
+    yearly: dict[Literal["dossiers", "users", "page-views"], Figure] = {}
+    drivers: dict[Name, Driver] = {}
+
+    @model_validator(mode="after")
+    def _schedules_start_at_the_base_year(self) -> "Growth":
+        schedules = {f"online_dossiers.{lvl}": years for lvl, years in self.online_dossiers.items()}
+        if self.online_meetings:
+            schedules["online_meetings"] = self.online_meetings
+        for where, years in schedules.items():
+            if self.base_year not in years:
+                raise ValueError(f"{where}: needs the base year {self.base_year} (the share the workload describes)")
+        missing = set(self.dossier_levels) - set(self.online_dossiers)
+        if missing:
+            raise ValueError(f"online_dossiers: no schedule for {', '.join(sorted(missing))}")
+        return self
+
+
 class Workload(Strict):
     daily_profile: list[float] = Field(min_length=24, max_length=24)
     weekly_profile: list[float] = Field(min_length=7, max_length=7)
@@ -297,6 +335,7 @@ class Workload(Strict):
     services: dict[Name, ServiceLoad] = {}
     video_conference: VideoConference | None = None
     targets: dict[str, Figure] = {}
+    growth: Growth | None = None
 
 
 class Resilience(Strict):

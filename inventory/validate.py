@@ -249,6 +249,10 @@ def _workload(sc: Scenario) -> list[Problem]:
         values = getattr(w, field)
         if any(v < 0 for v in values) or sum(values) <= 0:
             out.append(Problem(f"workload.{field}", "weights must be non-negative and not all zero"))
+    for name in (w.growth.drivers if w.growth else {}):
+        if name not in w.services:
+            out.append(Problem(f"workload.growth.drivers.{name}",
+                               f"unknown service '{name}' (the workload's services: {', '.join(w.services)})"))
     return out
 
 

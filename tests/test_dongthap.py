@@ -43,8 +43,9 @@ def test_video_conference_and_targets(dongthap):
     vc = dongthap.spec.workload.video_conference
     assert (vc.rooms.value, vc.endpoints.value, vc.meetings_per_month.value) == (5, 192, 20)
     assert vc.rooms.basis == "document"
-    t = dongthap.spec.workload.targets
-    assert t["online_dossiers_commune_2025"].value == 0.6
+    g = dongthap.spec.workload.growth
+    assert g.online_dossiers["commune"][2025].value == 0.6 and g.online_dossiers["commune"][2025].basis == "document"
+    assert g.online_dossiers["province"][2030].value == 1.0 and g.online_meetings[2025].value == 0.8
 
 
 def test_every_district_is_dual_homed_and_every_site_reaches_both_dcs(dongthap):

@@ -288,4 +288,92 @@ def _plot_dr(result: dict, png: Path) -> None:
     plt.close(fig)
 
 
-COMMANDS = [simulate, size, dr]
+
+@click.command()
+@SCENARIO
+@click.option("--years", "years_text", default="2020-2030", show_default=True, help="FIRST-LAST year.")
+@SEED
+@click.option("--replications", type=params.REPLICATIONS.click(integer=True), default=3, show_default=True,
+              help="Peak-hour replications per year (the p95's interval).")
+@click.option("--peak-minutes", type=params.PEAK_MINUTES.click(), default=10, show_default=True)
+@OUT
+@EXECUTOR
+@WORKERS
+def forecast(file: str, years_text: str, seed: int, replications: int, peak_minutes: float, out: str,
+             executor_spec: str, workers: int | None) -> None:
+    """Growth to the document's targets: utilisation and p95 per year, when each runs out, what to buy."""
+    from egovlab.simulation import forecast as fc
+
+    years = fc.parse_years(years_text)
+    sc, model = _model(file)
+    growth = sc.spec.workload.growth
+    if growth is None:
+        raise EgovlabError(f"{sc.source}: workload.growth: the scenario says nothing about growth to forecast")
+    target = sc.spec.workload.targets.get("response_p95_s")
+    target_s = target.value if target else 2.0
+    t0 = time.perf_counter()
+    with executor_for(executor_spec, workers) as ex:
+        result = fc.forecast(model, growth, _servers(sc, model), years, target_s=target_s,
+                             replications=replications, seed=seed, minutes=peak_minutes, executor=ex)
+    wall = time.perf_counter() - t0
+    resources = list(result["per_year"][years.start]["utilisation"])
+    table = Table(title=f"peak-hour utilisation per year (%), worst p95 (s); {fc.THRESHOLD:.0%} is the headroom rule")
+    table.add_column("year")
+    for r in resources:
+        table.add_column(r, justify="right")
+    table.add_column("worst p95 s", justify="right")
+    for year, row in result["per_year"].items():
+        p95 = [v["mean"] for v in row["p95"].values() if v is not None]
+        worst = "overload" if len(p95) < len(row["p95"]) else f"{max(p95):.3f}"
+        table.add_row(str(year), *(_pct(row["utilisation"][r], fc.THRESHOLD) for r in resources), worst)
+    console.print(table)
+    crossing = {k: v for k, v in result["first_over_threshold"].items() if v is not None}
+    missing = {k: v for k, v in result["first_missing_target"].items() if v is not None}
+    console.print(f"first year over {fc.THRESHOLD:.0%}: " + (", ".join(f"{k} {v}" for k, v in crossing.items())
+                                                          or f"none by {years.stop - 1}"))
+    console.print(f"first year missing p95<={target_s:g}s: " + (", ".join(f"{k} {v}" for k, v in missing.items())
+                                                                or f"none by {years.stop - 1}"))
+    if result["purchases"]:
+        buy = Table(title="purchase plan: keeps every resource below the headroom rule")
+        for col in ("year", "what", "from", "to", "unit"):
+            buy.add_column(col)
+        for p in result["purchases"]:
+            buy.add_row(str(p["year"]), p["what"], f"{p['from']:g}", f"{p['to']:g}", p["unit"])
+        console.print(buy)
+    else:
+        console.print(f"purchase plan: nothing to buy by {years.stop - 1}")
+    path = Path(out) / "forecast.json"
+    write_file(path, json.dumps({"scenario": sc.name, "seed": seed, **result}, indent=1, sort_keys=True))
+    write_timing(Path(out) / "forecast.timing.json", ex.name, forecast=wall)
+    _plot_forecast(result, Path(out) / "forecast.png", sc.name)
+    console.print(f"wrote {path} and {Path(out) / 'forecast.png'} ({wall:.1f} s wall, {ex.name})")
+
+
+def _pct(u: float, threshold: float) -> str:
+    text = f"{u * 100:.2f}"
+    return f"[bold red]{text}[/]" if u >= threshold else text
+
+
+def _plot_forecast(result: dict, png: Path, scenario: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    years = [int(y) for y in result["per_year"]]
+    rows = list(result["per_year"].values())
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for resource in rows[0]["utilisation"]:
+        ax.plot(years, [r["utilisation"][resource] * 100 for r in rows], marker="o", label=resource)
+    ax.axhline(result["threshold"] * 100, color="red", linestyle="--", label="headroom rule")
+    ax.set_xlabel("year")
+    ax.set_ylabel("utilisation at the peak hour (%)")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    ax.set_title(f"{scenario}: peak utilisation per resource, {years[0]}-{years[-1]}")
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+COMMANDS = [simulate, size, dr, forecast]

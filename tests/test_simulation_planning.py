@@ -1,0 +1,107 @@
+"""The planner's questions: growth forecasts against closed forms (forecast)."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from click.testing import CliRunner
+
+from egovlab.cli import cli
+from egovlab.inventory.schema import Growth
+from egovlab.simulation import forecast as fc
+from egovlab.simulation import province
+
+from .conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def model(dongthap):
+    return province.build(dongthap)
+
+
+def doubling(services) -> Growth:
+    """Every service's requests double each year from 2020."""
+    share = {"value": 0.5, "basis": "assumption", "ref": "test"}
+    return Growth.model_validate({
+        "base_year": 2020, "dossier_levels": {"province": share}, "online_dossiers": {"province": {2020: share}},
+        "yearly": {"page-views": {"value": 1.0, "basis": "assumption", "ref": "test"}},
+        "drivers": {s.name: "page-views" for s in services}})
+
+
+def test_shares_are_interpolated_between_the_years_given(dongthap):
+    g = dongthap.spec.workload.growth
+    assert fc.share_at(g.online_dossiers["commune"], 2020) == 0.3
+    assert fc.share_at(g.online_dossiers["commune"], 2023) == pytest.approx(0.3 + 0.3 * 3 / 5)
+    assert fc.share_at(g.online_dossiers["commune"], 2040) == 0.7
+    m = fc.multipliers(g, 2025)
+    online_2025 = (0.3 * 0.9 + 0.4 * 0.8 + 0.3 * 0.6) / 0.3  # levels weighted by their dossiers, over 2020's 30 %
+    assert m["online-dossiers"] == pytest.approx(1.05 ** 5 * online_2025)
+    assert m["meetings"] == pytest.approx(0.8 / 0.5) and m["users"] == pytest.approx(1.03 ** 5)
+
+
+def test_forecast_names_the_year_a_tier_crosses_80_percent_in_closed_form(dongthap, model):
+    # By hand, from the scenario's figures: the app tier is M/M/c with c = its cores; at the peak its
+    # offered load is sum(lambda * app_s); doubling every year it crosses 80 % in year 2020 + n.
+    peak = model.peak_factor()
+    w = dongthap.spec.workload
+    app_cores = sum(r.cores for r in dongthap.servers() if r.site == "provincial-dc" and r.zone == "internal")
+    u_app = sum(s.requests_per_day.value / 86_400 * peak * s.app_ms.value / 1000 for s in w.services.values()) / app_cores
+    n_app = math.ceil(math.log(fc.THRESHOLD / u_app, 2))
+    # The Internet lines: 3 lines (M/M/3), a request holds one for its bytes at the mean line rate.
+    line_bps = (80e6 + 100e6 + 100e6) / 3
+    u_net = sum(s.requests_per_day.value / 86_400 * peak * (s.request_kb.value + s.response_kb.value) * 8000 / line_bps
+                for s in w.services.values() if s.channel == "internet") / 3
+    n_net = math.ceil(math.log(fc.THRESHOLD / u_net, 2))
+    _, servers = province.tier_capacity(dongthap, "provincial-dc")
+    result = fc.forecast(model, doubling(model.services), servers, range(2020, 2031), target_s=2.0,
+                         replications=2, seed=1, minutes=1)
+    assert result["first_over_threshold"]["app"] == 2020 + n_app
+    assert result["first_over_threshold"]["net:internet"] == 2020 + n_net
+    row = result["per_year"][2020 + n_app]
+    assert row["utilisation"]["app"] == pytest.approx(u_app * 2 ** n_app, rel=1e-4)
+    # The plan: the fewest servers that keep the tier under 80 % (one fewer would not).
+    plan = row["plan"]["app"]
+    per = app_cores / servers["app"]
+    load = u_app * 2 ** n_app * app_cores
+    assert load / (plan["needed"] * per) < fc.THRESHOLD <= load / ((plan["needed"] - 1) * per)
+    internet = row["plan"]["internet"]
+    assert row["utilisation"]["net:internet"] * internet["now"] / internet["needed"] < fc.THRESHOLD + 1e-3
+    assert {"year": 2020 + n_app, "what": "app", "from": servers["app"], "to": plan["needed"],
+            "unit": "servers"} in result["purchases"]
+    # An overloaded year has no steady state: every service misses its target from then on.
+    assert result["first_missing_target"]["cong-dvc"] <= 2020 + n_net + 1
+
+
+def test_forecast_cli_writes_json_and_png_same_bytes_twice(tmp_path):
+    outs = []
+    for i in range(2):
+        d = tmp_path / str(i)
+        r = CliRunner().invoke(cli, ["forecast", "dongthap", "--years", "2020-2022", "--replications", "2",
+                                     "--peak-minutes", "2", "--out", str(d), "--executor", "local"])
+        assert r.exit_code == 0, r.output
+        outs.append((d / "forecast.json").read_bytes())
+        assert (d / "forecast.png").read_bytes()[:4] == b"\x89PNG"
+    assert outs[0] == outs[1]
+    data = json.loads(outs[0])
+    assert data["per_year"]["2022"]["multipliers"]["page-views"] == pytest.approx(1.21)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (("      2020: {value: 0.5, basis: assumption", "      2021: {value: 0.5, basis: assumption"),
+     "online_meetings: needs the base year 2020"),
+    (("drivers: {cong-dvc: online-dossiers", "drivers: {cong-dvx: online-dossiers"), "drivers.cong-dvx: unknown service 'cong-dvx'"),
+    (("2025: {value: 0.60, basis: document", "2025: {value: 1.60, basis: document"), "less than or equal to 1"),
+])
+def test_a_bad_growth_section_is_refused_with_its_path(tmp_path, edit, message):
+    text = (ROOT / "inventory" / "dongthap.yml").read_text()
+    assert edit[0] in text
+    bad = tmp_path / "bad.yml"
+    bad.write_text(text.replace(edit[0], edit[1], 1))
+    r = CliRunner().invoke(cli, ["forecast", str(bad), "--out", str(tmp_path)])
+    assert r.exit_code == 2 and message in r.output and "workload.growth" in r.output, r.output
+
+
+def test_bad_years_are_refused():
+    r = CliRunner().invoke(cli, ["forecast", "dongthap", "--years", "2030-2020"])
+    assert r.exit_code == 2 and "--years" in r.output
