@@ -131,6 +131,14 @@ class Figure(Strict):
     value: float = Field(ge=0)
     basis: Basis
     ref: str = Field(min_length=1, description="document section/table, source, or the reasoning")
+    range: tuple[float, float] | None = Field(
+        default=None, description="low and high values for `egovlab sensitivity` (default: value ±50 %)")
+
+    @model_validator(mode="after")
+    def _range_is_an_interval(self) -> "Figure":
+        if self.range is not None and not 0 <= self.range[0] < self.range[1]:
+            raise ValueError(f"range: expected [low, high] with 0 <= low < high, got {list(self.range)}")
+        return self
 
 
 class Uplink(Strict):

@@ -46,9 +46,12 @@ def strategies() -> list[Strategy]:
     return out + [Strategy("cold", "backup")]
 
 
-def _one(args) -> dict:
+def failovers(args) -> dict:
     r, strategy, failures, seed, submit_rate = args
+    # Two streams: the outage times draw a fixed count of numbers per failure, so changing a rate
+    # (a sensitivity sample) changes the submissions drawn but not the outages (common random numbers).
     rng = random.Random(seed)
+    submissions = random.Random(seed + 1)
     env = simpy.Environment()
     rto: list[float] = []
     rpo: list[float] = []
@@ -73,8 +76,8 @@ def _one(args) -> dict:
                 window = rng.expovariate(1 / r.replication_lag_s.value) if r.replication_lag_s.value else 0.0
             rpo.append(window)
             # Poisson submissions: during the outage they fail; inside the RPO window, acknowledged and lost.
-            failed.append(_poisson(rng, submit_rate * outage))
-            lost.append(_poisson(rng, submit_rate * window))
+            failed.append(_poisson(submissions, submit_rate * outage))
+            lost.append(_poisson(submissions, submit_rate * window))
             yield env.timeout(3600)
 
     env.process(failure())
@@ -95,6 +98,12 @@ def _poisson(rng: random.Random, mean: float) -> int:
         n += 1
 
 
+def submission_rate(model) -> float:
+    """Citizens' submissions per second at the peak: one per 20 portal requests (assumed)."""
+    portal = next((s for s in model.services if s.name == "cong-dvc"), model.services[0])
+    return model.rate(portal, model.peak_factor()) / 20
+
+
 def compare(sc: Scenario, *, failures: int = 1000, replications: int = 10, seed: int = 1,
             submit_rate: float | None = None, executor: Executor | None = None) -> dict:
     """RTO/RPO distributions per strategy, each summary with a 95 % CI over replications."""
@@ -105,9 +114,7 @@ def compare(sc: Scenario, *, failures: int = 1000, replications: int = 10, seed:
         raise EgovlabError("failures and replications must be at least 1")
     if submit_rate is None:
         from .province import build
-        model = build(sc)
-        portal = next((s for s in model.services if s.name == "cong-dvc"), model.services[0])
-        submit_rate = model.rate(portal, model.peak_factor()) / 20  # one submission per 20 requests (assumed)
+        submit_rate = submission_rate(build(sc))
     out = {"failures_per_replication": failures, "replications": replications,
            "submissions_per_s": round(submit_rate, 4), "targets": {"rto_s": r.rto_target_s.value,
                                                                  "rpo_s": r.rpo_target_s.value},
@@ -116,7 +123,7 @@ def compare(sc: Scenario, *, failures: int = 1000, replications: int = 10, seed:
     seeds = task_seeds(seed, len(kinds) * replications, DR_STREAM)
     tasks = [(r, strategy, failures, seeds[k * replications + i], submit_rate)
              for k, strategy in enumerate(kinds) for i in range(replications)]
-    done = (executor or ProcessExecutor()).map(_one, tasks, "failovers per strategy")
+    done = (executor or ProcessExecutor()).map(failovers, tasks, "failovers per strategy")
     for k, strategy in enumerate(kinds):
         reps = done[k * replications:(k + 1) * replications]
         summary = {}
@@ -151,7 +158,7 @@ def predict(sc: Scenario, *, replication: str, detection_s: float, redirection_s
     drill_r: Resilience = r.model_copy(update={"detection_s": fig(detection_s, "the drill's health monitor"),
                                                "redirection_s": fig(redirection_s,
                                                                     "the drill's promotion and takeover")})
-    runs = _one((drill_r, Strategy("hot", replication), failures, seed, submit_rate))
+    runs = failovers((drill_r, Strategy("hot", replication), failures, seed, submit_rate))
     out = {"strategy": f"hot/{replication}", "failures": failures, "detection_s": detection_s,
            "redirection_s": redirection_s}
     for metric in ("rto", "rpo", "lost"):

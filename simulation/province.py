@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from egovlab.inventory.errors import EgovlabError
 from egovlab.inventory.scenario import Scenario
+from egovlab.inventory.schema import Workload
 
 from .engine import Dist, RequestClass, Station
 
@@ -162,29 +163,38 @@ def build(sc: Scenario) -> ProvinceModel:
     channel_bps = {"internet": sum(l.bandwidth for l in internet) / len(internet),
                    "tslcd": max(l.bandwidth for l in uplinks) if uplinks else 1e9}
     channel_links = {"internet": len(internet), "tslcd": 1}
-    services = []
-    for name, load in w.services.items():
-        services.append(ServiceDemand(name, load.requests_per_day.value, load.web_ms.value / 1000,
-                                      load.app_ms.value / 1000, load.db_ms.value / 1000, load.san_ios.value,
-                                      load.request_kb.value + load.response_kb.value, load.channel))
-    mean_daily = sum(w.daily_profile) / 24
-    vc = w.video_conference
-    vc_args = {}
-    if vc is not None:
-        # Every endpoint's stream crosses the DC's uplink; meetings fall in working hours
-        # (22 working days of 9 office hours a month: an assumption).
-        vc_args = {"vc_bps": vc.endpoints.value * vc.endpoint_kbps.value * 1000,
-                   "vc_meetings_per_hour": vc.meetings_per_month.value / (22 * 9),
-                   "vc_duration_h": vc.duration_min.value / 60}
     return ProvinceModel(
-        sc.name, dc, services, cores, ASSUMPTIONS["san_iops_per_controller"][0], channel_bps, channel_links,
-        daily=[x / mean_daily for x in w.daily_profile], weekly=list(w.weekly_profile),
-        month_end=w.month_end_factor.value,
+        sc.name, dc, capacity=cores, san_iops=ASSUMPTIONS["san_iops_per_controller"][0],
+        channel_bps=channel_bps, channel_links=channel_links,
         notes=[f"Internet: {len(internet)} lines, mean {channel_bps['internet'] / 1e6:g} Mbps each; a request's "
                f"transfer holds one line (FIFO), an approximation of TCP sharing",
                "video conferences: the peak hour assumes a meeting at full size (worst case); the year places "
                "meetings at random in working hours"],
-        **vc_args)
+        **demand(w))
+
+
+def demand(w: Workload) -> dict:
+    """The ProvinceModel fields that come from the workload (what a what-if or a sample changes)."""
+    services = [ServiceDemand(name, load.requests_per_day.value, load.web_ms.value / 1000, load.app_ms.value / 1000,
+                              load.db_ms.value / 1000, load.san_ios.value,
+                              load.request_kb.value + load.response_kb.value, load.channel)
+                for name, load in w.services.items()]
+    mean_daily = sum(w.daily_profile) / 24
+    out = {"services": services, "daily": [x / mean_daily for x in w.daily_profile],
+           "weekly": list(w.weekly_profile), "month_end": w.month_end_factor.value}
+    vc = w.video_conference
+    if vc is not None:
+        # Every endpoint's stream crosses the DC's uplink; meetings fall in working hours
+        # (22 working days of 9 office hours a month: an assumption).
+        out.update(vc_bps=vc.endpoints.value * vc.endpoint_kbps.value * 1000,
+                   vc_meetings_per_hour=vc.meetings_per_month.value / (22 * 9),
+                   vc_duration_h=vc.duration_min.value / 60)
+    return out
+
+
+def with_workload(model: ProvinceModel, w: Workload, san_iops: float | None = None) -> ProvinceModel:
+    """The same data centre under another workload (and SAN controller rating)."""
+    return dataclasses.replace(model, **demand(w), san_iops=model.san_iops if san_iops is None else san_iops)
 
 
 def assumptions_of(sc: Scenario) -> list[dict]:

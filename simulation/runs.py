@@ -30,7 +30,7 @@ PEAK_STREAM, YEAR_STREAM = 1, 2
 
 # -- peak window: every request --------------------------------------------------------------
 
-def _peak_replication(args) -> dict:
+def peak_replication(args) -> dict:
     model, factor, minutes, seed, capacity, timeout_s, target_s = args
     stations, classes = model.queueing_network(factor, capacity)
     horizon = minutes * 60
@@ -59,7 +59,7 @@ def peak_window(model: ProvinceModel, *, replications: int, seed: int, minutes: 
                            f"(add capacity or lower the load)")
     tasks = [(model, factor, minutes, s, capacity, timeout_s, target_s)
              for s in task_seeds(seed, replications, PEAK_STREAM)]
-    reps = (executor or ProcessExecutor()).map(_peak_replication, tasks, "peak-hour replications")
+    reps = (executor or ProcessExecutor()).map(peak_replication, tasks, "peak-hour replications")
     services = {}
     for name in reps[0]["services"]:
         per = [r["services"][name] for r in reps]

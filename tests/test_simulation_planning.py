@@ -1,9 +1,10 @@
-"""The planner's questions: growth forecasts against closed forms (forecast)."""
+"""The planner's questions against closed forms: growth (forecast), sensitivity (Morris, Sobol)."""
 from __future__ import annotations
 
 import json
 import math
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -11,6 +12,7 @@ from egovlab.cli import cli
 from egovlab.inventory.schema import Growth
 from egovlab.simulation import forecast as fc
 from egovlab.simulation import province
+from egovlab.simulation import sensitivity as sa
 
 from .conftest import ROOT
 
@@ -105,3 +107,71 @@ def test_a_bad_growth_section_is_refused_with_its_path(tmp_path, edit, message):
 def test_bad_years_are_refused():
     r = CliRunner().invoke(cli, ["forecast", "dongthap", "--years", "2030-2020"])
     assert r.exit_code == 2 and "--years" in r.output
+
+
+# -- sensitivity (SALib) -----------------------------------------------------------------------
+
+def _inputs(bounds):
+    return [sa.Input(f"x{k}", (lo + hi) / 2, lo, hi, "test") for k, (lo, hi) in enumerate(bounds, 1)]
+
+
+def test_morris_ranks_the_input_that_dominates_a_linear_model_first():
+    inputs = _inputs([(0, 1)] * 4)
+    coefficients = np.array([1.0, 4.0, 0.0, 2.0])
+    result = sa.morris(inputs, lambda X: {"y": X @ coefficients}, trajectories=10, seed=3)
+    rows = {r["input"]: r for r in result["outputs"]["y"]}
+    # The elementary effects of a linear model are its coefficients (times the input's range).
+    assert [r["input"] for r in result["outputs"]["y"]] == ["x2", "x4", "x1", "x3"]
+    for k, a in enumerate(coefficients, 1):
+        assert rows[f"x{k}"]["mu_star"] == pytest.approx(a) and rows[f"x{k}"]["sigma"] == pytest.approx(0, abs=1e-9)
+    assert result["ranking"][0]["input"] == "x2"
+
+
+def test_sobol_indices_of_the_ishigami_function_match_the_analytic_ones_within_their_intervals():
+    a, b = 7.0, 0.1
+    inputs = _inputs([(-math.pi, math.pi)] * 3)
+
+    def ishigami(X):
+        return {"y": np.sin(X[:, 0]) + a * np.sin(X[:, 1]) ** 2 + b * X[:, 2] ** 4 * np.sin(X[:, 0])}
+
+    # Analytic indices (Ishigami & Homma 1990; Saltelli et al. 2008, p. 179).
+    var = a ** 2 / 8 + b * math.pi ** 4 / 5 + b ** 2 * math.pi ** 8 / 18 + 0.5
+    v1 = 0.5 * (1 + b * math.pi ** 4 / 5) ** 2
+    v2 = a ** 2 / 8
+    v13 = b ** 2 * math.pi ** 8 * (1 / 18 - 1 / 50)
+    s1 = {"x1": v1 / var, "x2": v2 / var, "x3": 0.0}
+    st = {"x1": (v1 + v13) / var, "x2": v2 / var, "x3": v13 / var}
+    result = sa.sobol(inputs, ishigami, base_samples=2048, seed=5)
+    rows = {r["input"]: r for r in result["outputs"]["y"]}
+    for name in s1:
+        assert abs(rows[name]["S1"] - s1[name]) <= rows[name]["S1_conf"], (name, rows[name], s1[name])
+        assert abs(rows[name]["ST"] - st[name]) <= rows[name]["ST_conf"], (name, rows[name], st[name])
+
+
+def test_every_assumption_of_the_province_is_an_input(dongthap):
+    inputs = {i.path: i for i in sa.inputs_of(dongthap)}
+    assert len(inputs) >= 30
+    assert "workload.services.cong-dvc.app_ms" in inputs and "resilience.detection_s" in inputs
+    assert "workload.services.cong-dvc.requests_per_day" not in inputs  # derived, not assumed
+    assert "resilience.rto_target_s" not in inputs  # a target, not an assumption about the world
+    assert inputs["resilience.detection_s"].low == 7.5 and inputs["resilience.detection_s"].high == 22.5
+
+
+def test_sensitivity_cli_finds_what_decides_the_rto(tmp_path):
+    # RTO = detection + redirection + the standby's start: with common random numbers the elementary
+    # effects are the ranges (30 s for redirection, 15 s for detection) times the mean draw (1).
+    r = CliRunner().invoke(cli, ["sensitivity", "dongthap", "--outputs", "rto", "--trajectories", "4",
+                                 "--replications", "1", "--peak-minutes", "1", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    data = json.loads((tmp_path / "sensitivity.json").read_text())
+    rows = data["screening"]["outputs"]["rto"]
+    assert [x["input"] for x in rows[:2]] == ["resilience.redirection_s", "resilience.detection_s"]
+    assert rows[0]["mu_star"] == pytest.approx(30, rel=0.15) and rows[1]["mu_star"] == pytest.approx(15, rel=0.15)
+    assert (tmp_path / "sensitivity" / "rto.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sensitivity_refuses_an_unknown_output(tmp_path):
+    r = CliRunner().invoke(cli, ["sensitivity", "dongthap", "--outputs", "p96", "--trajectories", "2",
+                                 "--replications", "1", "--peak-minutes", "1", "--out", str(tmp_path),
+                                 "--executor", "local"])
+    assert r.exit_code == 2 and "--outputs: none of p96 is an output" in r.output, r.output

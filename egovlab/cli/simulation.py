@@ -376,4 +376,92 @@ def _plot_forecast(result: dict, png: Path, scenario: str) -> None:
     plt.close(fig)
 
 
-COMMANDS = [simulate, size, dr, forecast]
+
+@click.command()
+@SCENARIO
+@click.option("--method", type=click.Choice(["morris", "sobol"]), default="morris", show_default=True,
+              help="morris: screen every assumption; sobol: then Sobol indices of the --leading ones.")
+@click.option("--outputs", "outputs_text", default="", metavar="LIST",
+              help="Comma-separated outputs or prefixes (p95, p95:cong-dvc, utilisation, rto, lost); default all.")
+@click.option("--trajectories", type=params.MORRIS_TRAJECTORIES.click(integer=True), default=10, show_default=True,
+              help="Morris trajectories (r): samples = r x (inputs + 1).")
+@click.option("--base-samples", type=click.Choice(["16", "32", "64", "128", "256", "512"]), default="64",
+              show_default=True, help="Sobol base samples N (a power of 2): samples = N x (leading + 2).")
+@click.option("--leading", type=params.SOBOL_LEADING.click(integer=True), default=6, show_default=True)
+@click.option("--replications", type=params.SENSITIVITY_REPLICATIONS.click(integer=True), default=3,
+              show_default=True, help="Peak-hour replications per sample (common random numbers).")
+@click.option("--peak-minutes", type=params.PEAK_MINUTES.click(), default=2, show_default=True)
+@SEED
+@OUT
+@EXECUTOR
+@WORKERS
+def sensitivity(file: str, method: str, outputs_text: str, trajectories: int, base_samples: str, leading: int,
+                replications: int, peak_minutes: float, seed: int, out: str, executor_spec: str,
+                workers: int | None) -> None:
+    """Which assumption decides each conclusion: Morris screening and Sobol indices (SALib)."""
+    from egovlab.simulation import sensitivity as sa
+
+    sc = loader.load(file)
+    wanted = [w.strip() for w in outputs_text.split(",") if w.strip()]
+    t0 = time.perf_counter()
+    with executor_for(executor_spec, workers) as ex:
+        result = sa.run(sc, method=method, trajectories=trajectories, base_samples=int(base_samples),
+                        leading=leading, replications=replications, minutes=peak_minutes, seed=seed,
+                        outputs=wanted, executor=ex)
+    wall = time.perf_counter() - t0
+    inputs = {i["path"]: i for i in result["inputs"]}
+    screening = result["screening"]
+    table = Table(title=f"{len(inputs)} assumptions ranked by Morris mu* ({screening['samples']} samples x "
+                        f"{replications} replications): the largest effect on any output")
+    for col in ("#", "assumption", "effect", "on", "value", "range", "why"):
+        table.add_column(col, overflow="fold")
+    for k, row in enumerate(screening["ranking"][:15], 1):
+        i = inputs[row["input"]]
+        table.add_row(str(k), row["input"], f"{row['relative_effect']:.2f}", row["on"], f"{i['value']:g}",
+                      f"{i['low']:g}-{i['high']:g}", i["ref"])
+    console.print(table)
+    if "sobol" in result:
+        st = Table(title=f"Sobol indices of the {leading} leading assumptions ({result['sobol']['samples']} samples), "
+                         "per output: the largest total index")
+        for col in ("output", "assumption", "S1 [95 % CI]", "ST [95 % CI]"):
+            st.add_column(col)
+        for name, rows in result["sobol"]["outputs"].items():
+            top = rows[0]
+            st.add_row(name, top["input"], f"{top['S1']:.3f} ±{top['S1_conf']:.3f}",
+                       f"{top['ST']:.3f} ±{top['ST_conf']:.3f}")
+        console.print(st)
+    path = Path(out) / "sensitivity.json"
+    write_file(path, json.dumps(result, indent=1, sort_keys=True))
+    write_timing(Path(out) / "sensitivity.timing.json", ex.name, sensitivity=wall)
+    figures = _plot_tornados(result, Path(out) / "sensitivity")
+    console.print(f"wrote {path} and {len(figures)} tornado charts in {Path(out) / 'sensitivity'}/ "
+                  f"({wall:.1f} s wall, {ex.name})")
+
+
+def _plot_tornados(result: dict, folder: Path, top: int = 12) -> list[Path]:
+    """One tornado chart per output: the inputs' effects, largest on top."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sobol = result.get("sobol")
+    per_output = (sobol or result["screening"])["outputs"]
+    key, conf = ("ST", "ST_conf") if sobol else ("mu_star", "mu_star_conf")
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for output, rows in per_output.items():
+        rows = [r for r in rows[:top] if r[key] > 0][::-1]
+        fig, ax = plt.subplots(figsize=(9, 0.35 * max(len(rows), 3) + 1.2))
+        ax.barh([r["input"] for r in rows], [r[key] for r in rows], xerr=[r[conf] for r in rows], capsize=2)
+        ax.set_xlabel("total Sobol index" if sobol else "Morris mu* (output units per input range)")
+        ax.set_title(f"{result['scenario']}: what decides {output}")
+        ax.tick_params(axis="y", labelsize=7)
+        fig.tight_layout()
+        png = folder / f"{output.replace(':', '-')}.png"
+        fig.savefig(png, dpi=100)
+        plt.close(fig)
+        written.append(png)
+    return written
+
+
+COMMANDS = [simulate, size, dr, forecast, sensitivity]
