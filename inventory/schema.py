@@ -346,6 +346,21 @@ class Workload(Strict):
     growth: Growth | None = None
 
 
+StrategyName = Literal["hot/sync", "hot/async", "warm/sync", "warm/async", "cold/backup"]
+
+
+class StrategyCost(Strict):
+    capital: Figure
+    yearly: Figure
+
+
+class DRCosts(Strict):
+    """What each disaster-recovery strategy costs (`egovlab dr` ranks those meeting the targets)."""
+
+    currency: str = Field(min_length=1, max_length=40)
+    strategies: dict[StrategyName, StrategyCost] = Field(min_length=1)
+
+
 class Resilience(Strict):
     server_mtbf_h: Figure
     server_mttr_h: Figure
@@ -360,6 +375,7 @@ class Resilience(Strict):
     standby: Literal["cold", "warm", "hot"] = "warm"
     rto_target_s: Figure
     rpo_target_s: Figure
+    costs: DRCosts | None = None
 
 
 class ScenarioSpec(Strict):

@@ -10,6 +10,7 @@ acknowledged inside the RPO window are lost.
 """
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ import simpy
 
 from egovlab.inventory.errors import EgovlabError
 from egovlab.inventory.scenario import Scenario
-from egovlab.inventory.schema import Figure, Resilience
+from egovlab.inventory.schema import DRCosts, Figure, Resilience
 
 from .executor import Executor, ProcessExecutor, task_seeds
 from .stats import estimate, percentile, share_estimate
@@ -145,6 +146,52 @@ def compare(sc: Scenario, *, failures: int = 1000, replications: int = 10, seed:
     out["assumptions"] = {"standby_start_mean_s": START_MEAN_S, "backup_interval_s": BACKUP_INTERVAL_S,
                           "submissions": "one per 20 portal requests at the peak hour"}
     return out
+
+
+def replication(model, r: Resilience, dci_bps: float | None) -> dict:
+    """Asynchronous replication over the DC interconnect at the peak hour.
+
+    Writes (each request's body, assumed) queue on the interconnect as on one M/M/1 server: a
+    write of mean size s waits s/(B - W) on average at write rate W and bandwidth B, with an
+    exponential tail, so the p95 lag is lag0 + ln(20) s/(B - W), lag0 the apply delay
+    (`replication_lag_s`). For the RPO target T this needs B = W + ln(20) s/(T - lag0).
+    """
+    peak = model.peak_factor()
+    rate = sum(model.rate(s, peak) for s in model.services if s.write_kb > 0)
+    write_bps = sum(model.rate(s, peak) * s.write_kb * 8000 for s in model.services)
+    mean_bits = write_bps / rate if rate else 0.0
+    lag0, target = r.replication_lag_s.value, r.rpo_target_s.value
+    out = {"write_mbps_at_peak": round(write_bps / 1e6, 3), "mean_write_kb": round(mean_bits / 8000, 3),
+           "apply_lag_s": lag0, "rpo_target_s": target,
+           "model": "writes queue on the interconnect as M/M/1; p95 lag = lag0 + ln(20) s / (B - W)"}
+    out["needed_mbps_for_target"] = round((write_bps + math.log(20) * mean_bits / (target - lag0)) / 1e6, 3) \
+        if target > lag0 else None  # the apply delay alone is past the target: no bandwidth meets it
+    if dci_bps:
+        out["interconnect_mbps"] = round(dci_bps / 1e6, 3)
+        out["achieved_rpo_p95_s"] = round(lag0 + math.log(20) * mean_bits / (dci_bps - write_bps), 4) \
+            if dci_bps > write_bps else None  # the writes outrun the link: the lag grows without bound
+    return out
+
+
+def rank(strategies: dict, costs: DRCosts, targets: dict, years: int) -> list[dict]:
+    """The strategies whose p95 RTO and RPO meet the targets, cheapest first over `years`; then the rest."""
+    rows = []
+    for name, s in strategies.items():
+        rto, rpo = s["rto"]["p95"]["mean"], s["rpo"]["p95"]["mean"]
+        missing = [f"{what} p95 {value:g} s > {targets[key]:g} s" for what, value, key in
+                   (("RTO", rto, "rto_s"), ("RPO", rpo, "rpo_s")) if value > targets[key]]
+        cost = costs.strategies.get(name)
+        row = {"strategy": name, "rto_p95_s": rto, "rpo_p95_s": rpo, "meets": not missing, "why_not": missing}
+        if cost is None:
+            row["why_not"] = missing + ["no cost given"]
+        else:
+            row.update(capital=cost.capital.value, yearly=cost.yearly.value,
+                       total=cost.capital.value + years * cost.yearly.value)
+        rows.append(row)
+    ranked = sorted((r for r in rows if r["meets"] and "total" in r), key=lambda r: (r["total"], r["strategy"]))
+    for k, row in enumerate(ranked, 1):
+        row["rank"] = k
+    return ranked + [r for r in rows if r not in ranked]
 
 
 def predict(sc: Scenario, *, replication: str, detection_s: float, redirection_s: float, submit_rate: float,

@@ -41,6 +41,7 @@ class ServiceDemand:
     san_ios: float
     kbytes: float  # request + response
     channel: str
+    write_kb: float = 0.0  # what a request stores (its request body, assumed): replicated to the backup DC
 
 
 @dataclass
@@ -177,7 +178,8 @@ def demand(w: Workload) -> dict:
     """The ProvinceModel fields that come from the workload (what a what-if or a sample changes)."""
     services = [ServiceDemand(name, load.requests_per_day.value, load.web_ms.value / 1000, load.app_ms.value / 1000,
                               load.db_ms.value / 1000, load.san_ios.value,
-                              load.request_kb.value + load.response_kb.value, load.channel)
+                              load.request_kb.value + load.response_kb.value, load.channel,
+                              write_kb=load.request_kb.value)
                 for name, load in w.services.items()]
     mean_daily = sum(w.daily_profile) / 24
     out = {"services": services, "daily": [x / mean_daily for x in w.daily_profile],

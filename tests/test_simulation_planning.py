@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from egovlab.cli import cli
-from egovlab.inventory.schema import Growth
+from egovlab.inventory.schema import DRCosts, Growth
 from egovlab.simulation import forecast as fc
-from egovlab.simulation import province
+from egovlab.simulation import dr, province
 from egovlab.simulation import sensitivity as sa
 
 from .conftest import ROOT
@@ -175,3 +175,51 @@ def test_sensitivity_refuses_an_unknown_output(tmp_path):
                                  "--replications", "1", "--peak-minutes", "1", "--out", str(tmp_path),
                                  "--executor", "local"])
     assert r.exit_code == 2 and "--outputs: none of p96 is an output" in r.output, r.output
+
+
+# -- DR by cost --------------------------------------------------------------------------------
+
+def _summary(rto_p95, rpo_p95):
+    return {"rto": {"p95": {"mean": rto_p95}}, "rpo": {"p95": {"mean": rpo_p95}}}
+
+
+def test_three_strategies_ranked_as_worked_out_by_hand():
+    fig = lambda v: {"value": v, "basis": "assumption", "ref": "toy"}  # noqa: E731
+    costs = DRCosts.model_validate({"currency": "USD", "strategies": {
+        "hot/sync": {"capital": fig(100), "yearly": fig(20)},     # 100 + 3 x 20 = 160, meets both
+        "warm/async": {"capital": fig(40), "yearly": fig(30)},    # 40 + 3 x 30 = 130, meets both: cheapest
+        "cold/backup": {"capital": fig(10), "yearly": fig(5)}}})  # 25, but misses the RTO
+    strategies = {"hot/sync": _summary(60, 0), "warm/async": _summary(900, 4), "cold/backup": _summary(40000, 80000)}
+    ranked = dr.rank(strategies, costs, {"rto_s": 3600, "rpo_s": 300}, years=3)
+    assert [(r["strategy"], r.get("rank"), r.get("total")) for r in ranked] == [
+        ("warm/async", 1, 130), ("hot/sync", 2, 160), ("cold/backup", None, 25)]
+    assert ranked[2]["why_not"] == ["RTO p95 40000 s > 3600 s", "RPO p95 80000 s > 300 s"]
+    # Over ten years the hot standby's lower running cost pays for its capital: 100 + 200 < 40 + 300.
+    ten = dr.rank(strategies, costs, {"rto_s": 3600, "rpo_s": 300}, years=10)
+    assert [r["strategy"] for r in ten[:2]] == ["hot/sync", "warm/async"]  # 300 < 340
+
+
+def test_replication_bandwidth_for_a_target_rpo_and_the_rpo_of_a_link(model, dongthap):
+    r = dongthap.spec.resilience
+    peak = model.peak_factor()
+    write_bps = sum(s.requests_per_day.value / 86_400 * peak * s.request_kb.value * 8000
+                    for s in dongthap.spec.workload.services.values())
+    rate = sum(s.requests_per_day.value / 86_400 * peak for s in dongthap.spec.workload.services.values())
+    s_bits = write_bps / rate
+    out = dr.replication(model, r, 1e9)
+    assert out["write_mbps_at_peak"] == pytest.approx(write_bps / 1e6, abs=1e-3)
+    needed = write_bps + math.log(20) * s_bits / (r.rpo_target_s.value - r.replication_lag_s.value)
+    assert out["needed_mbps_for_target"] == pytest.approx(needed / 1e6, abs=1e-3)
+    # At exactly the needed bandwidth, the p95 lag is the target.
+    at_needed = dr.replication(model, r, needed)
+    assert at_needed["achieved_rpo_p95_s"] == pytest.approx(r.rpo_target_s.value, rel=1e-3)
+    assert dr.replication(model, r, write_bps * 0.9)["achieved_rpo_p95_s"] is None  # writes outrun the link
+
+
+def test_dr_cli_ranks_the_province_strategies_by_cost(tmp_path):
+    r = CliRunner().invoke(cli, ["dr", "dongthap", "--failures", "100", "--replications", "2", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    ranking = json.loads((tmp_path / "dr.json").read_text())["ranking"]
+    assert ranking["strategies"][0]["rank"] == 1 and ranking["strategies"][-1]["strategy"] == "cold/backup"
+    totals = [s["total"] for s in ranking["strategies"] if "rank" in s]
+    assert totals == sorted(totals)

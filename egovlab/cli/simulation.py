@@ -236,17 +236,23 @@ def size(file: str, target: str, seed: int, replications: int, out: str, executo
 @REPS
 @click.option("--failures", type=params.DR_FAILURES.click(integer=True), default=1000, show_default=True,
               help="Primary-DC failures simulated per replication.")
+@click.option("--cost-years", type=params.COST_YEARS.click(integer=True), default=5, show_default=True,
+              help="Years of running cost added to the capital cost when ranking strategies.")
 @OUT
 @EXECUTOR
 @WORKERS
-def dr(file: str, seed: int, replications: int, failures: int, out: str, executor_spec: str,
+def dr(file: str, seed: int, replications: int, failures: int, cost_years: int, out: str, executor_spec: str,
        workers: int | None) -> None:
-    """Disaster-recovery strategies side by side: RTO, RPO, failed and lost submissions."""
+    """Disaster-recovery strategies side by side: RTO, RPO, lost submissions; those meeting the targets by cost."""
     from egovlab.simulation import dr as drmodel
+    from egovlab.simulation import province
 
     sc = loader.load(file)
     with executor_for(executor_spec, workers) as ex:
         result = drmodel.compare(sc, failures=failures, replications=replications, seed=seed, executor=ex)
+    r = sc.spec.resilience
+    dci = [l.bandwidth for l in sc.links if l.kind == "dc-interconnect" and l.bandwidth]
+    result["replication"] = drmodel.replication(province.build(sc), r, max(dci) if dci else None)
     t = result["targets"]
     table = Table(title=f"failover to the backup DC: {failures} failures x {replications} replications, "
                         f"mean [95 % CI]; targets RTO {t['rto_s']:g} s, RPO {t['rpo_s']:g} s")
@@ -262,10 +268,36 @@ def dr(file: str, seed: int, replications: int, failures: int, out: str, executo
     console.print(f"assumptions: standby start means {result['assumptions']['standby_start_mean_s']} s; "
                   f"cold standby restores a backup taken every {result['assumptions']['backup_interval_s']:g} s; "
                   f"{result['submissions_per_s']} submissions/s at the peak")
+    if r.costs is not None:
+        result["ranking"] = {"currency": r.costs.currency, "years": cost_years,
+                             "strategies": drmodel.rank(result["strategies"], r.costs, t, cost_years)}
+        _print_ranking(result["ranking"])
+    rep = result["replication"]
+    lag = rep.get("achieved_rpo_p95_s")
+    console.print(f"asynchronous replication at the peak: {rep['write_mbps_at_peak']:g} Mbps of writes; "
+                  f"RPO {t['rpo_s']:g} s needs {_mbps(rep['needed_mbps_for_target'])} of DC interconnect; "
+                  f"the scenario's {_mbps(rep.get('interconnect_mbps'))} gives a p95 lag of "
+                  + ("unbounded" if lag is None else f"{lag:g} s"))
     path = Path(out) / "dr.json"
     write_file(path, json.dumps(result, indent=1, sort_keys=True))
     _plot_dr(result, Path(out) / "dr.png")
     console.print(f"wrote {path} and {Path(out) / 'dr.png'}")
+
+
+def _mbps(value) -> str:
+    return "unreachable" if value is None else f"{value:g} Mbps"
+
+
+def _print_ranking(ranking: dict) -> None:
+    table = Table(title=f"strategies meeting the p95 RTO and RPO targets, cheapest first "
+                        f"(capital + {ranking['years']} years, {ranking['currency']})")
+    for col in ("rank", "strategy", "RTO p95 s", "RPO p95 s", "capital", "yearly", "total", "why not"):
+        table.add_column(col)
+    for row in ranking["strategies"]:
+        table.add_row(str(row.get("rank", "-")), row["strategy"], f"{row['rto_p95_s']:.0f}", f"{row['rpo_p95_s']:.1f}",
+                      f"{row.get('capital', 0):g}", f"{row.get('yearly', 0):g}", f"{row.get('total', 0):g}",
+                      "; ".join(row["why_not"]))
+    console.print(table)
 
 
 def _plot_dr(result: dict, png: Path) -> None:
