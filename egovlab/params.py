@@ -36,6 +36,7 @@ MORRIS_TRAJECTORIES = Bounds(2, 100)
 SOBOL_LEADING = Bounds(2, 20)
 SENSITIVITY_REPLICATIONS = Bounds(1, 20)
 COST_YEARS = Bounds(0, 50)
+STRESS_TOLERANCE = Bounds(0.001, 0.5)
 WORKERS = Bounds(1, 256)  # simulation processes (--executor process|dask)
 SEED = Bounds(0, 2**32 - 1)  # numpy's SeedSequence takes any int; this keeps JSON and seeds portable
 PEAK_MINUTES = Bounds(1, 600)

@@ -1,4 +1,5 @@
-"""The planner's questions against closed forms: growth (forecast), sensitivity (Morris, Sobol)."""
+"""The planner's questions against closed forms: growth (forecast), sensitivity (Morris, Sobol), DR by
+cost, headroom (stress)."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 from egovlab.cli import cli
 from egovlab.inventory.schema import DRCosts, Growth
 from egovlab.simulation import forecast as fc
-from egovlab.simulation import dr, province
+from egovlab.simulation import dr, province, stress
 from egovlab.simulation import sensitivity as sa
 
 from .conftest import ROOT
@@ -223,3 +224,40 @@ def test_dr_cli_ranks_the_province_strategies_by_cost(tmp_path):
     assert ranking["strategies"][0]["rank"] == 1 and ranking["strategies"][-1]["strategy"] == "cold/backup"
     totals = [s["total"] for s in ranking["strategies"] if "rank" in s]
     assert totals == sorted(totals)
+
+
+# -- stress (headroom) -------------------------------------------------------------------------
+
+def mm1_model(per_s: float, demand_s: float) -> province.ProvinceModel:
+    """One service through one server (the app tier, M/M/1), no other demand; the peak factor is 1."""
+    return province.ProvinceModel(
+        "toy", "dc", [province.ServiceDemand("one", per_s * 86_400, 0, demand_s, 0, 0, 0, "internet")],
+        {"web": 1, "app": 1, "db": 1, "san": 1}, 20_000, {"internet": 1e9, "tslcd": 1e9},
+        {"internet": 1, "tslcd": 1}, daily=[1.0] * 24, weekly=[1.0] * 7, month_end=1.0)
+
+
+def test_stress_finds_the_multiplier_theory_gives_for_an_mm1_target():
+    # M/M/1 sojourn times are exponential with rate mu - lambda: p95 = ln(20) / (mu - lambda).
+    # p95 <= 1 s needs lambda <= mu - ln 20 = 10 - 3.0 = 7.0 per s; today 2 per s: x3.50.
+    mu, lam, target = 10.0, 2.0, 1.0
+    expected = (mu - math.log(20) / target) / lam
+    result = stress.stress(mm1_model(lam, 1 / mu), target_s=target, replications=5, seed=1, minutes=30,
+                           tolerance=0.005)
+    est = result["services"]["one"]
+    assert est["ci95"][0] <= expected <= est["ci95"][1], (est, expected)
+    assert est["mean"] == pytest.approx(expected, rel=0.05) and not est["holds_to_saturation"]
+    # Utilisation is linear in the load: the app tier passes 80 % at x4 and saturates at x5, exactly.
+    assert result["resources"]["app"]["at_threshold"] == pytest.approx(4.0)
+    assert result["resources"]["app"]["at_saturation"] == pytest.approx(5.0)
+    assert result["first_resource"]["name"] == "app"
+
+
+def test_stress_cli_on_the_province(tmp_path, model):
+    r = CliRunner().invoke(cli, ["stress", "dongthap", "--replications", "2", "--peak-minutes", "1",
+                                 "--tolerance", "0.1", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    data = json.loads((tmp_path / "stress.json").read_text())
+    util = fc.peak_utilisation(model)
+    busiest = max(util, key=util.get)
+    assert data["first_resource"] == {"name": busiest, "multiplier": round(fc.THRESHOLD / util[busiest], 4)}
+    assert all(0 < s["ci95"][0] <= s["mean"] <= data["saturation"] for s in data["services"].values())

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 from pathlib import Path
 
@@ -496,4 +497,49 @@ def _plot_tornados(result: dict, folder: Path, top: int = 12) -> list[Path]:
     return written
 
 
-COMMANDS = [simulate, size, dr, forecast, sensitivity]
+
+@click.command()
+@SCENARIO
+@SEED
+@click.option("--replications", type=params.REPLICATIONS.click(integer=True), default=3, show_default=True,
+              help="Bisections, one per replication (the break points' interval).")
+@click.option("--peak-minutes", type=params.PEAK_MINUTES.click(), default=2, show_default=True)
+@click.option("--tolerance", type=params.STRESS_TOLERANCE.click(), default=0.02, show_default=True,
+              help="Relative width at which a bisection stops.")
+@OUT
+@EXECUTOR
+@WORKERS
+def stress(file: str, seed: int, replications: int, peak_minutes: float, tolerance: float, out: str,
+           executor_spec: str, workers: int | None) -> None:
+    """Headroom: the load multiplier at which each target breaks, and what breaks first."""
+    from egovlab.simulation import stress as st
+
+    sc, model = _model(file)
+    target = sc.spec.workload.targets.get("response_p95_s")
+    target_s = target.value if target else 2.0
+    t0 = time.perf_counter()
+    with executor_for(executor_spec, workers) as ex:
+        result = st.stress(model, target_s=target_s, replications=replications, seed=seed, minutes=peak_minutes,
+                           tolerance=tolerance, executor=ex)
+    wall = time.perf_counter() - t0
+    table = Table(title="load multiplier at the peak hour where each target breaks (today = 1), mean [95 % CI]")
+    for col in ("target", "multiplier", "note"):
+        table.add_column(col)
+    for name, s in result["services"].items():
+        table.add_row(f"{name} p95<={target_s:g}s", ci(s, 1, "{:.2f}"),
+                      "holds until a resource saturates" if s["holds_to_saturation"] else "")
+    for name, r in sorted(result["resources"].items(), key=lambda kv: kv[1]["at_threshold"] or math.inf):
+        if r["at_threshold"] is not None:
+            table.add_row(f"{name} < {result['threshold']:.0%}", f"{r['at_threshold']:.2f}",
+                          f"saturates at x{r['at_saturation']:.2f}")
+    console.print(table)
+    fr, fs = result["first_resource"], result["first_service"]
+    console.print(f"first to break: {fr['name']} passes {result['threshold']:.0%} at x{fr['multiplier']:.2f}; "
+                  f"the first service target to break is {fs['name']}'s at x{fs['multiplier']['mean']:.2f}")
+    path = Path(out) / "stress.json"
+    write_file(path, json.dumps({"scenario": sc.name, "seed": seed, **result}, indent=1, sort_keys=True))
+    write_timing(Path(out) / "stress.timing.json", ex.name, stress=wall)
+    console.print(f"wrote {path} ({wall:.1f} s wall, {result['evaluations']} simulations, {ex.name})")
+
+
+COMMANDS = [simulate, size, dr, forecast, sensitivity, stress]
