@@ -17,7 +17,7 @@ import simpy
 
 from egovlab.inventory.errors import EgovlabError
 
-from . import queueing
+from . import analytic
 from .engine import run_classes
 from .executor import Executor, ProcessExecutor, task_seeds
 from .province import ProvinceModel
@@ -186,26 +186,13 @@ def _year_replication(args) -> dict:
 def _hour_sla(model: ProvinceModel, factor: float, cap: dict[str, int], links: dict[str, int],
               target_s: float) -> float | None:
     """Share of this hour's requests whose estimated p95 response meets the target (None: overload)."""
+    means = analytic.mean_responses(model, factor, cap, links)
+    if means is None:
+        return None
     total, ok = 0.0, 0.0
-    tier_load: dict[str, float] = {}  # Erlangs
-    tier_rate: dict[str, float] = {}  # requests per second
-    for svc in model.services:
-        for tier, d in model.tier_demand(svc).items():
-            if d > 0:
-                key = model.station_name(tier, svc.channel)
-                tier_load[key] = tier_load.get(key, 0.0) + model.rate(svc, factor) * d
-                tier_rate[key] = tier_rate.get(key, 0.0) + model.rate(svc, factor)
-    waits: dict[str, float] = {}
-    for key, load in tier_load.items():
-        servers = links[key[4:]] if key.startswith("net:") else cap[key]
-        if servers <= 0 or load >= servers:
-            return None
-        mean_d = load / tier_rate[key]  # Erlang C wait with the station's mean demand
-        waits[key] = queueing.erlang_c(servers, load) * mean_d / (servers - load)
     for svc in model.services:
         rate = model.rate(svc, factor)
-        mean = sum(d + waits[model.station_name(t, svc.channel)] for t, d in model.tier_demand(svc).items() if d > 0)
-        p95 = mean * math.log(20)  # exponential tail approximation of the sojourn time
+        p95 = means[svc.name] * math.log(20)  # exponential tail approximation of the sojourn time
         total += rate
         ok += rate if p95 <= target_s else 0.0
     return ok / total if total else 1.0

@@ -87,11 +87,13 @@ def apply(model: province.ProvinceModel, w: Workload, r: Resilience | None, inpu
 
 def _sample_task(args) -> dict:
     """One replication of one sample: the outputs that need a simulation."""
-    model, r, minutes, seed, target_s, dr_failures = args
+    model, r, minutes, seed, target_s, dr_failures, with_p95 = args
     during = model.with_meeting()
     factor = model.peak_factor()
     out = {}
-    if max(during.utilisation(factor).values()) >= 1:
+    if not with_p95:
+        pass  # no p95 asked for: no peak-hour simulation
+    elif max(during.utilisation(factor).values()) >= 1:
         out.update({f"p95:{s.name}": TIMEOUT_S for s in model.services})
     else:
         peak = peak_replication((during, factor, minutes, seed, None, TIMEOUT_S, target_s))
@@ -104,8 +106,9 @@ def _sample_task(args) -> dict:
     return out
 
 
-def province_outputs(sc: Scenario, inputs: list[Input], *, replications: int, minutes: float, seed: int,
-                     executor: Executor, dr_failures: int = 100) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+def province_outputs(sc: Scenario, inputs: list[Input], outputs: list[str], *, replications: int, minutes: float,
+                     seed: int, executor: Executor,
+                     dr_failures: int = 100) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
     """evaluate(X) -> {output: values per row of X} on the province model, through the executor."""
     base = province.build(sc)
     w, r = sc.spec.workload, sc.spec.resilience
@@ -115,7 +118,8 @@ def province_outputs(sc: Scenario, inputs: list[Input], *, replications: int, mi
 
     def evaluate(X: np.ndarray) -> dict[str, np.ndarray]:
         models = [apply(base, w, r, inputs, row) for row in X]
-        tasks = [(m, res, minutes, s, target_s, dr_failures) for m, res in models for s in seeds]
+        with_p95 = any(o.startswith("p95:") for o in outputs)
+        tasks = [(m, res, minutes, s, target_s, dr_failures, with_p95) for m, res in models for s in seeds]
         done = executor.map(_sample_task, tasks, f"{len(X)} samples x {replications} replications")
         out: dict[str, list[float]] = {}
         for i, (m, _) in enumerate(models):
@@ -124,7 +128,7 @@ def province_outputs(sc: Scenario, inputs: list[Input], *, replications: int, mi
                 out.setdefault(key, []).append(statistics.fmean(x[key] for x in reps))
             for key, u in m.with_meeting().utilisation(m.peak_factor()).items():
                 out.setdefault(f"utilisation:{key}", []).append(u)
-        return {k: np.asarray(v) for k, v in out.items()}
+        return {k: np.asarray(v) for k, v in out.items() if k in outputs}
 
     return evaluate
 
@@ -205,13 +209,8 @@ def run(sc: Scenario, *, method: str, trajectories: int, base_samples: int, lead
     if sc.spec.workload is None:
         raise EgovlabError(f"{sc.source}: workload: the scenario has no workload to analyse")
     inputs = inputs_of(sc)
-    keep = select_outputs(sc, outputs)
-    every = province_outputs(sc, inputs, replications=replications, minutes=minutes, seed=seed,
-                             executor=executor or ProcessExecutor())
-
-    def evaluate(X):
-        return {k: v for k, v in every(X).items() if k in keep}
-
+    evaluate = province_outputs(sc, inputs, select_outputs(sc, outputs), replications=replications,
+                                minutes=minutes, seed=seed, executor=executor or ProcessExecutor())
     result = {"scenario": sc.name, "seed": seed, "replications": replications, "peak_minutes": minutes,
               "inputs": [vars(i) for i in inputs], "screening": morris(inputs, evaluate, trajectories=trajectories,
                                                                        seed=seed)}

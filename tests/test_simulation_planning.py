@@ -1,18 +1,20 @@
 """The planner's questions against closed forms: growth (forecast), sensitivity (Morris, Sobol), DR by
-cost, headroom (stress)."""
+cost, headroom (stress), joint sizing."""
 from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from egovlab.cli import cli
+from egovlab.inventory.errors import EgovlabError
 from egovlab.inventory.schema import DRCosts, Growth
 from egovlab.simulation import forecast as fc
-from egovlab.simulation import dr, province, stress
+from egovlab.simulation import dr, province, sizing, stress
 from egovlab.simulation import sensitivity as sa
 
 from .conftest import ROOT
@@ -261,3 +263,58 @@ def test_stress_cli_on_the_province(tmp_path, model):
     busiest = max(util, key=util.get)
     assert data["first_resource"] == {"name": busiest, "multiplier": round(fc.THRESHOLD / util[busiest], 4)}
     assert all(0 < s["ci95"][0] <= s["mean"] <= data["saturation"] for s in data["services"].values())
+
+
+# -- size: every tier together -------------------------------------------------------------------
+
+def three_tiers() -> province.ProvinceModel:
+    """50 requests/s through web (5 ms), app (100 ms: 5 Erlangs, the bottleneck) and db (5 ms), one core
+    per server, no network demand."""
+    return province.ProvinceModel(
+        "three", "dc", [province.ServiceDemand("one", 50 * 86_400, 0.005, 0.1, 0.005, 0, 0, "internet")],
+        {"web": 8, "app": 8, "db": 8, "san": 1}, 20_000, {"internet": 1e9, "tslcd": 1e9},
+        {"internet": 1, "tslcd": 1}, daily=[1.0] * 24, weekly=[1.0] * 7, month_end=1.0)
+
+
+def mmc_p95(lam: float, mu: float, c: int) -> float:
+    """The p95 sojourn time of M/M/c in closed form: service Exp(mu), plus with the Erlang C probability
+    an Exp(c mu - lam) wait; their sum is hypoexponential."""
+    from scipy.optimize import brentq
+
+    from egovlab.simulation import queueing
+    p, a, b = queueing.erlang_c(c, lam / mu), c * mu - lam, mu
+
+    def tail(t):
+        both = (a * math.exp(-b * t) - b * math.exp(-a * t)) / (a - b) if a != b else math.exp(-b * t) * (1 + b * t)
+        return (1 - p) * math.exp(-b * t) + p * both - 0.05
+
+    return brentq(tail, 0, 100)
+
+
+def test_size_sizes_every_tier_together_as_mmc_theory_says():
+    # The app tier alone: M/M/6 gives p95 = 0.43 s, M/M/7 0.33 s; the web and db tiers add a few ms.
+    # For p95 < 0.38 s theory asks for 7 app servers and one each of web and db.
+    assert mmc_p95(50, 10, 6) > 0.40 and mmc_p95(50, 10, 7) < 0.34
+    result = sizing.size(three_tiers(), {"web": 8, "app": 8, "db": 8}, ("p95", 0.38), replications=3, seed=1,
+                         minutes=20)
+    assert {t: v["needed_servers"] for t, v in result["tiers"].items()} == {"web": 1, "app": 7, "db": 1}
+    assert result["simulated_worst_p95_s"]["mean"] <= 0.38
+    assert result["steps"][0]["added"] == "app"  # the bottleneck first
+
+
+def test_an_unreachable_target_is_refused_at_once_with_the_reason():
+    # The app demand alone is Exp(100 ms): its p95 is 0.3 s whatever the servers.
+    t0 = time.monotonic()
+    with pytest.raises(EgovlabError, match=r"out of reach of any server count: 'one' takes 0\.3\d\d s"):
+        sizing.size(three_tiers(), {"web": 8, "app": 8, "db": 8}, ("p95", 0.25))
+    assert time.monotonic() - t0 < 1.0
+
+
+def test_sensitivity_of_a_simulated_p95_ranks_its_largest_demand_first(tmp_path):
+    # cong-dvc's response is its demands on the Internet line (~21 ms), web (8), app (60) and db (12 ms):
+    # the app demand, varied 30-90 ms, moves its p95 most.
+    r = CliRunner().invoke(cli, ["sensitivity", "dongthap", "--outputs", "p95:cong-dvc", "--trajectories", "2",
+                                 "--replications", "1", "--peak-minutes", "1", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    rows = json.loads((tmp_path / "sensitivity.json").read_text())["screening"]["outputs"]["p95:cong-dvc"]
+    assert rows[0]["input"] == "workload.services.cong-dvc.app_ms", rows[:3]

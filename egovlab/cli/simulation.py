@@ -221,13 +221,16 @@ def size(file: str, target: str, seed: int, replications: int, out: str, executo
     _, servers = province.tier_capacity(sc, model.dc)
     with executor_for(executor_spec, workers) as ex:
         result = sizing.size(model, servers, goal, replications=replications, seed=seed, executor=ex)
-    table = Table(title=f"servers per tier for {result['target']} at the peak hour")
-    for col in ("tier", "cores/server", "now", "needed", f"worst {goal[0]} (s)", "tried"):
+    table = Table(title=f"servers per tier for {result['target']} at the peak hour, sized together")
+    for col in ("tier", "cores/server", "now", "needed", "fewest stable"):
         table.add_column(col)
     for tier, t in result["tiers"].items():
         table.add_row(tier, f"{t['cores_per_server']:g}", str(t["current_servers"]), str(t["needed_servers"]),
-                      f"{t[f'worst_{goal[0]}_s']:.3f}", ", ".join(str(x["servers"]) for x in t["tried"]))
+                      str(t["fewest_stable"]))
     console.print(table)
+    q = goal[0]
+    console.print(f"worst {q}: {result[f'theory_worst_{q}_s']:.3f} s by theory (M/M/c), "
+                  f"{ci(result[f'simulated_worst_{q}_s'])} s simulated ({replications} replications)")
     write_file(Path(out) / "sizing.json", json.dumps(result, indent=1))
 
 
