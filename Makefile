@@ -14,7 +14,8 @@ setup:
 ## controller's program equals the policy (verify, no lab) and what every failure would do
 ## (analyze), then bring the province up, probe it against its intended policy, cut a redundant
 ## link, tear it down; run the province's own test suite on it (egovlab test, JUnit);
-## then its capacity (peak hour and a year with failures) and its disaster-recovery options;
+## then its capacity (peak hour and a year with failures), its disaster-recovery options by cost,
+## its growth to the 2025/2030 targets and a short screening of which assumption decides what;
 ## last, a short failover drill on the real services (Ansible-deployed) against the simulation.
 run: setup
 	$(EGOVLAB) validate $(SCENARIO)
@@ -28,8 +29,10 @@ run: setup
 	$(EGOVLAB) test $(SCENARIO) $(SUITE) --junit $(OUT)/tests.xml --json $(OUT)/tests.json --ovs-shards 24
 	$(EGOVLAB) simulate $(SCENARIO) --replications 10 --out $(OUT)
 	$(EGOVLAB) dr $(SCENARIO) --out $(OUT)
+	$(EGOVLAB) forecast $(SCENARIO) --replications 2 --peak-minutes 5 --out $(OUT)
+	$(EGOVLAB) sensitivity $(SCENARIO) --trajectories 2 --replications 1 --peak-minutes 1 --out $(OUT)
 	$(EGOVLAB) drill $(SCENARIO) --fail provincial-dc --seconds 30 --json $(OUT)/drill.json
-	@echo "reports in $(OUT)/: inventory.yml topology.{dot,png} verify.json resilience.json check.json tests.{xml,json} simulation.{json,png} dr.{json,png} drill.json"
+	@echo "reports in $(OUT)/: inventory.yml topology.{dot,png} verify.json resilience.json check.json tests.{xml,json} simulation.{json,png} dr.{json,png} forecast.{json,png} sensitivity.json drill.json"
 
 ## The whole test suite, exactly as CI runs it.
 test: setup

@@ -19,7 +19,7 @@ from .conftest import EGOVLAB, ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # Verbs that run without a lab or root; the rest are parsed here and run by the emulation tests.
-RUNS = {"validate", "show", "plan", "export", "verify", "simulate", "size", "dr"}
+RUNS = {"validate", "show", "plan", "export", "verify", "simulate", "size", "dr", "forecast", "stress", "sensitivity"}
 
 
 def _lines() -> list[tuple[str, str]]:

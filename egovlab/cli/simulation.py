@@ -331,7 +331,7 @@ def _plot_dr(result: dict, png: Path) -> None:
 @SEED
 @click.option("--replications", type=params.REPLICATIONS.click(integer=True), default=3, show_default=True,
               help="Peak-hour replications per year (the p95's interval).")
-@click.option("--peak-minutes", type=params.PEAK_MINUTES.click(), default=10, show_default=True)
+@click.option("--peak-minutes", type=params.PEAK_MINUTES.click(), default=5, show_default=True)
 @OUT
 @EXECUTOR
 @WORKERS
@@ -529,8 +529,10 @@ def stress(file: str, seed: int, replications: int, peak_minutes: float, toleran
     for col in ("target", "multiplier", "note"):
         table.add_column(col)
     for name, s in result["services"].items():
-        table.add_row(f"{name} p95<={target_s:g}s", ci(s, 1, "{:.2f}"),
-                      "holds until a resource saturates" if s["holds_to_saturation"] else "")
+        if s["holds_to_saturation"]:
+            table.add_row(f"{name} p95<={target_s:g}s", f">= {result['saturation']:.2f}", "holds until a resource saturates")
+        else:
+            table.add_row(f"{name} p95<={target_s:g}s", ci(s, 1, "{:.2f}"), "")
     for name, r in sorted(result["resources"].items(), key=lambda kv: kv[1]["at_threshold"] or math.inf):
         if r["at_threshold"] is not None:
             table.add_row(f"{name} < {result['threshold']:.0%}", f"{r['at_threshold']:.2f}",
@@ -538,7 +540,9 @@ def stress(file: str, seed: int, replications: int, peak_minutes: float, toleran
     console.print(table)
     fr, fs = result["first_resource"], result["first_service"]
     console.print(f"first to break: {fr['name']} passes {result['threshold']:.0%} at x{fr['multiplier']:.2f}; "
-                  f"the first service target to break is {fs['name']}'s at x{fs['multiplier']['mean']:.2f}")
+                  + ("every service target holds until it saturates"
+                     if all(s["holds_to_saturation"] for s in result["services"].values())
+                     else f"the first service target to break is {fs['name']}'s at x{fs['multiplier']['mean']:.2f}"))
     path = Path(out) / "stress.json"
     write_file(path, json.dumps({"scenario": sc.name, "seed": seed, **result}, indent=1, sort_keys=True))
     write_timing(Path(out) / "stress.timing.json", ex.name, stress=wall)
