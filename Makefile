@@ -43,6 +43,7 @@ bench: setup
 	.venv/bin/python benchmarks/inventory_scale.py
 	.venv/bin/python benchmarks/emulation_scale.py
 	.venv/bin/python benchmarks/simulation_engine.py
+	.venv/bin/python benchmarks/simulation_planning.py
 	.venv/bin/python benchmarks/sdn_compile.py
 	.venv/bin/python benchmarks/verify.py
 	.venv/bin/python benchmarks/sdn_failover.py

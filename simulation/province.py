@@ -29,6 +29,7 @@ ASSUMPTIONS = {
     "month_end_days": (3, "the last days of a month carry the month-end factor"),
 }
 TIERS = ("net", "web", "app", "db", "san")
+DEFAULT_RESPONSE_TARGET_S = 2.0
 
 
 @dataclass
@@ -124,6 +125,12 @@ class ProvinceModel:
                      for t, d in self.tier_demand(svc).items() if d > 0]
             classes.append(RequestClass(svc.name, self.rate(svc, factor), route))
         return stations, classes
+
+
+def response_target(sc: Scenario) -> float:
+    """The p95 response-time target every service is held to (`workload.targets.response_p95_s`)."""
+    target = sc.spec.workload.targets.get("response_p95_s") if sc.spec.workload else None
+    return target.value if target else DEFAULT_RESPONSE_TARGET_S
 
 
 def tier_capacity(sc: Scenario, dc: str) -> tuple[dict[str, int], dict[str, int]]:

@@ -96,8 +96,7 @@ def simulate(file: str, horizon: str, seed: int, replications: int, peak_minutes
     r = sc.spec.resilience
     if r is None:
         raise EgovlabError(f"{sc.source}: resilience: needed for the yearly run (failures and repairs)")
-    target = sc.spec.workload.targets.get("response_p95_s")
-    target_s = target.value if target else 2.0
+    target_s = province.response_target(sc)
     console.print(_assumption_table(province.assumptions_of(sc)))
     with executor_for(executor_spec, workers) as ex:
         t0 = time.perf_counter()
@@ -176,10 +175,16 @@ def _backup_cores(sc, model) -> dict[str, int]:
     return province.tier_capacity(sc, backup[0])[0] if backup else {t: 0 for t in model.capacity}
 
 
-def _plot_simulation(report: dict, png: Path) -> None:
+def _pyplot():
+    """matplotlib without a display (the reports are files)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
+
+
+def _plot_simulation(report: dict, png: Path) -> None:
+    plt = _pyplot()
 
     services = report["peak"]["services"]
     names = list(services)
@@ -305,9 +310,7 @@ def _print_ranking(ranking: dict) -> None:
 
 
 def _plot_dr(result: dict, png: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     names = list(result["strategies"])
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
@@ -339,14 +342,14 @@ def forecast(file: str, years_text: str, seed: int, replications: int, peak_minu
              executor_spec: str, workers: int | None) -> None:
     """Growth to the document's targets: utilisation and p95 per year, when each runs out, what to buy."""
     from egovlab.simulation import forecast as fc
+    from egovlab.simulation import province
 
     years = fc.parse_years(years_text)
     sc, model = _model(file)
     growth = sc.spec.workload.growth
     if growth is None:
         raise EgovlabError(f"{sc.source}: workload.growth: the scenario says nothing about growth to forecast")
-    target = sc.spec.workload.targets.get("response_p95_s")
-    target_s = target.value if target else 2.0
+    target_s = province.response_target(sc)
     t0 = time.perf_counter()
     with executor_for(executor_spec, workers) as ex:
         result = fc.forecast(model, growth, _servers(sc, model), years, target_s=target_s,
@@ -391,9 +394,7 @@ def _pct(u: float, threshold: float) -> str:
 
 
 def _plot_forecast(result: dict, png: Path, scenario: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     years = [int(y) for y in result["per_year"]]
     rows = list(result["per_year"].values())
@@ -476,9 +477,7 @@ def sensitivity(file: str, method: str, outputs_text: str, trajectories: int, ba
 
 def _plot_tornados(result: dict, folder: Path, top: int = 12) -> list[Path]:
     """One tornado chart per output: the inputs' effects, largest on top."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     sobol = result.get("sobol")
     per_output = (sobol or result["screening"])["outputs"]
@@ -515,11 +514,11 @@ def _plot_tornados(result: dict, folder: Path, top: int = 12) -> list[Path]:
 def stress(file: str, seed: int, replications: int, peak_minutes: float, tolerance: float, out: str,
            executor_spec: str, workers: int | None) -> None:
     """Headroom: the load multiplier at which each target breaks, and what breaks first."""
+    from egovlab.simulation import province
     from egovlab.simulation import stress as st
 
     sc, model = _model(file)
-    target = sc.spec.workload.targets.get("response_p95_s")
-    target_s = target.value if target else 2.0
+    target_s = province.response_target(sc)
     t0 = time.perf_counter()
     with executor_for(executor_spec, workers) as ex:
         result = st.stress(model, target_s=target_s, replications=replications, seed=seed, minutes=peak_minutes,
