@@ -4,6 +4,8 @@ SUITE ?= inventory/dongthap.tests.yml
 OUT ?= out
 EGOVLAB := .venv/bin/egovlab
 PYTEST_ARGS ?=
+STEPS := $(OUT)/steps.tsv
+STEP := @scripts/step.sh $(STEPS)
 
 .PHONY: setup run test bench clean
 
@@ -16,23 +18,26 @@ setup:
 ## link, tear it down; run the province's own test suite on it (egovlab test, JUnit);
 ## then its capacity (peak hour and a year with failures), its disaster-recovery options by cost,
 ## its growth to the 2025/2030 targets and a short screening of which assumption decides what;
-## last, a short failover drill on the real services (Ansible-deployed) against the simulation.
+## last, a short failover drill on the real services (Ansible-deployed) against the simulation;
+## a table of each step's wall time at the end.
 run: setup
-	$(EGOVLAB) validate $(SCENARIO)
-	$(EGOVLAB) show $(SCENARIO)
-	$(EGOVLAB) plan $(SCENARIO)
-	$(EGOVLAB) export ansible-inventory $(SCENARIO) -o $(OUT)/inventory.yml
-	$(EGOVLAB) export graph $(SCENARIO) -o $(OUT)/topology
-	$(EGOVLAB) verify $(SCENARIO) --json $(OUT)/verify.json
-	$(EGOVLAB) analyze resilience $(SCENARIO) --json $(OUT)/resilience.json
-	$(EGOVLAB) check $(SCENARIO) --json $(OUT)/check.json --failover h-cao-lanh--core-1 --ovs-shards 24
-	$(EGOVLAB) test $(SCENARIO) $(SUITE) --junit $(OUT)/tests.xml --json $(OUT)/tests.json --ovs-shards 24
-	$(EGOVLAB) simulate $(SCENARIO) --replications 10 --out $(OUT)
-	$(EGOVLAB) dr $(SCENARIO) --out $(OUT)
-	$(EGOVLAB) forecast $(SCENARIO) --replications 2 --peak-minutes 5 --out $(OUT)
-	$(EGOVLAB) sensitivity $(SCENARIO) --trajectories 2 --replications 1 --peak-minutes 1 --out $(OUT)
-	$(EGOVLAB) drill $(SCENARIO) --fail provincial-dc --seconds 30 --json $(OUT)/drill.json
+	@rm -f $(STEPS)
+	$(STEP) validate $(EGOVLAB) validate $(SCENARIO)
+	$(STEP) show $(EGOVLAB) show $(SCENARIO)
+	$(STEP) plan $(EGOVLAB) plan $(SCENARIO)
+	$(STEP) export $(EGOVLAB) export ansible-inventory $(SCENARIO) -o $(OUT)/inventory.yml
+	$(STEP) graph $(EGOVLAB) export graph $(SCENARIO) -o $(OUT)/topology
+	$(STEP) verify $(EGOVLAB) verify $(SCENARIO) --json $(OUT)/verify.json
+	$(STEP) analyze $(EGOVLAB) analyze resilience $(SCENARIO) --json $(OUT)/resilience.json
+	$(STEP) check $(EGOVLAB) check $(SCENARIO) --json $(OUT)/check.json --failover h-cao-lanh--core-1 --ovs-shards 24
+	$(STEP) test $(EGOVLAB) test $(SCENARIO) $(SUITE) --junit $(OUT)/tests.xml --json $(OUT)/tests.json --ovs-shards 24
+	$(STEP) simulate $(EGOVLAB) simulate $(SCENARIO) --replications 10 --out $(OUT)
+	$(STEP) dr $(EGOVLAB) dr $(SCENARIO) --out $(OUT)
+	$(STEP) forecast $(EGOVLAB) forecast $(SCENARIO) --replications 2 --peak-minutes 5 --out $(OUT)
+	$(STEP) sensitivity $(EGOVLAB) sensitivity $(SCENARIO) --trajectories 2 --replications 1 --peak-minutes 1 --out $(OUT)
+	$(STEP) drill $(EGOVLAB) drill $(SCENARIO) --fail provincial-dc --seconds 30 --json $(OUT)/drill.json
 	@echo "reports in $(OUT)/: inventory.yml topology.{dot,png} verify.json resilience.json check.json tests.{xml,json} simulation.{json,png} dr.{json,png} forecast.{json,png} sensitivity.json drill.json"
+	@scripts/step.sh --table $(STEPS)
 
 ## The whole test suite, exactly as CI runs it.
 test: setup
@@ -54,6 +59,8 @@ bench: setup
 	.venv/bin/python benchmarks/napalm_gather.py
 	.venv/bin/python benchmarks/lab_record.py
 	.venv/bin/python benchmarks/suites.py
+	.venv/bin/python benchmarks/probe_matrix.py
+	.venv/bin/python benchmarks/teardown.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache .hypothesis

@@ -100,7 +100,10 @@ def remove_lab(prefix: str) -> Removed:
     removed = Removed()
     bridges = lab_bridges(prefix)
     if bridges:
-        args = ["ovs-vsctl", "--timeout=30"]
+        # One ovsdb transaction, without waiting for the daemon to report it reconfigured (with the
+        # province's 210 bridges that wait alone is 10-15 s); `sync` at the end is that wait, cheap
+        # once the links are gone.
+        args = ["ovs-vsctl", "--timeout=30", "--no-wait"]
         for b in bridges:
             args += ["--", "--if-exists", "del-br", b]
         _run(*args)
@@ -122,19 +125,37 @@ def remove_lab(prefix: str) -> Removed:
     # Killing the shells frees their namespaces and the veth ends inside them; what is left
     # in the root namespace is deleted by name (deleting one end of a veth removes both).
     deadline = time.monotonic() + 10
-    with IPRoute() as ipr:
-        while True:
-            links = lab_links(prefix)
-            for name in links:
-                try:
-                    ipr.link("del", ifname=name)
-                    removed.links.append(name)
-                except NetlinkError:
-                    pass  # went with its peer or its namespace
-            if not links or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+    while (links := lab_links(prefix)) and time.monotonic() < deadline:
+        removed.links += delete_links(links)
+        time.sleep(0.05)
+    if bridges:
+        _run("ovs-vsctl", "--timeout=30", "sync")
     return removed
+
+
+def delete_links(names: list[str]) -> list[str]:
+    """Delete these interfaces in one batch: tagged with an interface group no other link has,
+    then that group deleted (the kernel unregisters them together: about 50 times faster than
+    one by one, which waits out an RCU grace period per link). Returns the names deleted.
+    The group is this process's own (from its pid), so two teardowns at once never share one."""
+    with IPRoute() as ipr:
+        used = {link.get_attr("IFLA_GROUP") for link in ipr.get_links()}
+        group = (1 << 30) + os.getpid()
+        while group in used:  # left tagged by a teardown that died: not ours to delete
+            group = (group + (1 << 22)) % (1 << 31) or 1 << 30
+        tagged = []
+        for name in names:
+            try:
+                ipr.link("set", index=ipr.link_lookup(ifname=name)[0], group=group)
+                tagged.append(name)
+            except (IndexError, NetlinkError):
+                pass  # went with its peer or its namespace
+        if tagged:
+            try:
+                ipr.link("del", index=0, group=group)
+            except NetlinkError:
+                pass  # every one went meanwhile
+    return tagged
 
 
 def leftovers(prefix: str, helpers: bool = True) -> dict[str, list]:

@@ -97,9 +97,23 @@ def bridges(prefix: str) -> list[str]:
     return out
 
 
-def _processes_in(netns: str) -> list[int]:
-    out = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]
+def _processes_in(names: list[str]) -> list[int]:
+    """Every process living in one of these named namespaces (one pass over /proc)."""
+    inodes = set()
+    for name in names:
+        try:
+            inodes.add(os.stat(NETNS_DIR / name).st_ino)
+        except OSError:
+            pass
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}/ns/net").st_ino in inodes:
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
 
 
 def _exited(pid: int) -> bool:
@@ -113,21 +127,21 @@ def _exited(pid: int) -> bool:
 
 def remove(prefix: str) -> list[int]:
     """Stop every shard of the lab (its daemons: every process in its namespace) and delete its
-    namespace, which takes the switch ends of its links with it. Returns the pids killed."""
-    killed = []
-    for name in running(prefix):
-        pids = _processes_in(name)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        killed += pids
-        # Gone from the namespace is not yet dead: a killed ovs-vswitchd leaves it, then closes
-        # its tap device (the kernel tears it down) before it exits.
-        deadline = time.monotonic() + 5
-        while (_processes_in(name) or not all(map(_exited, pids))) and time.monotonic() < deadline:
-            time.sleep(0.05)
+    namespace, which takes the switch ends of its links with it. Returns the pids killed.
+    All shards at once: each daemon's exit (its tap device torn down) overlaps the others'."""
+    names = running(prefix)
+    killed = _processes_in(names)
+    for pid in killed:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    # Gone from the namespace is not yet dead: a killed ovs-vswitchd leaves it, then closes
+    # its tap device (the kernel tears it down) before it exits.
+    deadline = time.monotonic() + 5
+    while (not all(map(_exited, killed)) or _processes_in(names)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for name in names:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
     for d in state_dir(prefix).glob("ovs[0-9]*"):
         shutil.rmtree(d, ignore_errors=True)
