@@ -54,6 +54,7 @@ bench: setup
 	.venv/bin/python benchmarks/sdn_failover.py
 	.venv/bin/python benchmarks/ovs_bridges_per_daemon.py
 	.venv/bin/python benchmarks/services.py
+	.venv/bin/python benchmarks/provisioning.py
 	.venv/bin/python benchmarks/vm_tier.py
 	.venv/bin/python benchmarks/api_status.py
 	.venv/bin/python benchmarks/napalm_gather.py

@@ -103,7 +103,7 @@ def inventory(sc: Scenario, plan: EmulationPlan, dep: Deployment, *, root: str, 
             v: dict = {
                 "ansible_host": str(h.mgmt_ipv4.ip),
                 "ansible_ssh_common_args": f"-o ProxyCommand='nsenter -t {pid} -n nc %h %p' "
-                                           f"-o UserKnownHostsFile={ssh_dir}/known_hosts -o StrictHostKeyChecking=accept-new",
+                                           f"-o UserKnownHostsFile={ssh_dir}/known_hosts -o StrictHostKeyChecking=yes",
                 "egov_root": f"{root}/{label}",
                 "egov_dc": site.dc,
             }
