@@ -91,7 +91,7 @@ def _make_lab(file: str, lab_spec: LabSpec, reporter: Reporter):
     plan = emulation_plan(sc, prefix=lab_spec.prefix, hosts_per_site=lab_spec.hosts_per_site)
     target, process = lab_spec.controller, None
     try:
-        if lab_spec.sdn and target is None:
+        if lab_spec.own_controller:
             from egovlab.sdn import launcher
 
             log = f"/tmp/egovlab-{lab_spec.prefix}-controller.log"
@@ -138,7 +138,7 @@ def ready(prefix: str) -> bool:
     record = read_state(prefix)
     if record is None or record.phase != "up":
         return False
-    if record.spec.controller is not None or not record.spec.sdn:
+    if not record.spec.own_controller:
         return True
     status = launcher.status(prefix)
     return bool(status and len(status.get("installed", [])) >= record.switches)

@@ -147,7 +147,7 @@ def sources_at_once(prefix: str, sources: int) -> int:
     thousand ARP/ND floods through the province's 210 userspace bridges, and most are lost
     (measured: 1,438 of 1,480 probes failed standalone)."""
     record = read_state(prefix)
-    proxied = record is not None and record.spec.sdn and record.spec.controller is None
+    proxied = record is not None and record.spec.own_controller
     return max(1, sources if proxied else min(sources, FLOODING_SOURCES_AT_ONCE))
 
 

@@ -43,6 +43,12 @@ class LabSpec(BaseModel):
     sdn: bool = True  # under egovlab's own controller (when no outside one is given)
     ovs_shards: int = 1
 
+    @property
+    def own_controller(self) -> bool:
+        """Run by egovlab's own controller (it programs the switches and answers ARP/ND), not
+        standalone and not by an outside one."""
+        return self.sdn and self.controller is None
+
 
 class LabRecord(BaseModel):
     """A lab's one record (lab.json in its state directory): the spec, the process that owns the

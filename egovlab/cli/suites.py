@@ -54,7 +54,7 @@ def test(file: str, suites: tuple[str, ...], junit_out: str | None, json_out: st
     results = []
     try:
         if running:
-            handle = runner.LabHandle(sc, plan, record.pids, record.spec.sdn and record.spec.controller is None)
+            handle = runner.LabHandle(sc, plan, record.pids, record.spec.own_controller)
             results = _run(loaded, only, handle)
         else:
             with lifecycle.session(file, lifecycle.spec(prefix, hosts_per_site, ovs_shards=ovs_shards),
