@@ -16,11 +16,12 @@ Usage: sudo .venv/bin/python benchmarks/lab_record.py [--runs 10]
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import time
 from pathlib import Path
+
+import figures
 
 ROOT = Path(__file__).resolve().parent.parent
 EGOVLAB = str(ROOT / ".venv" / "bin" / "egovlab")
@@ -64,10 +65,7 @@ def main() -> None:
         result["verify_prefix"] = timed(["verify", "--prefix", PREFIX], max(2, args.runs // 5))
     finally:
         lifecycle.stop(PREFIX)
-    out = ROOT / "benchmarks" / "results" / "lab_record.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    figures.write("lab_record", result)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+import figures
+
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "eh"
 BASELINE_COMMIT = "2edf67e"  # the last commit with the threaded prober
@@ -83,10 +85,7 @@ def main() -> None:
         "speedup": round(statistics.median(theirs) / statistics.median(ours), 1),
         "same_answers": same, "target": "under 10 s",
     }
-    out = ROOT / "benchmarks" / "results" / "probe_matrix.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    figures.write("probe_matrix", result)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,8 @@ Usage: sudo .venv/bin/python benchmarks/provisioning.py
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import figures
 
-ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "eh"
 
 
@@ -41,10 +39,7 @@ def main() -> None:
               "baseline": {"what": "plain Ansible, linear strategy, same playbook and lab", **plain},
               "ratio_first": round(plain["first_s"] / fast["first_s"], 2),
               "ratio_second": round(plain["second_s"] / fast["second_s"], 2)}
-    out = ROOT / "benchmarks" / "results" / "provisioning.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    figures.write("provisioning", result)
 
 
 if __name__ == "__main__":

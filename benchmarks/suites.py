@@ -18,6 +18,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import figures
+
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "ej"  # its own lab
 
@@ -67,10 +69,7 @@ def main() -> None:
                                        "model_disagrees": doc["model_disagrees"],
                                        "per_test_s": {t["name"]: t["seconds"] for t in doc["tests"]}}
             out.unlink()
-    path = ROOT / "benchmarks" / "results" / "suites.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    figures.write("suites", result)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,10 @@ Usage: sudo .venv/bin/python benchmarks/teardown.py
 """
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import figures
+
 PREFIX = "eh"
 
 
@@ -44,10 +43,7 @@ def main() -> None:
     result = {"benchmark": "teardown", "scenario": "dongthap", "egovlab_one_daemon": one, "egovlab_24_shards": sharded,
               "baseline": {"what": "Mininet.stop() on the same lab, one daemon", **mininet},
               "ratio_one_daemon": round(mininet["down_s"] / one["down_s"], 1), "target": "under 3 s"}
-    out = ROOT / "benchmarks" / "results" / "teardown.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    figures.write("teardown", result)
 
 
 if __name__ == "__main__":
