@@ -38,10 +38,7 @@ class Endpoint:
 
 def endpoint_of(sc: Scenario, host: str) -> Endpoint:
     addr = sc.plan.hosts[host]
-    runs: tuple[str, ...] = ()
-    for ref in sc.servers():
-        if ref.name == host:
-            runs = tuple(ref.server.runs)
+    runs = sc.server_runs.get(host, ())
     families = frozenset(v for v, a in ((4, addr.ipv4), (6, addr.ipv6)) if a is not None)
     return Endpoint(addr.site, addr.zone, runs, families)
 

@@ -6,6 +6,7 @@ kind defaults and IPv6 stage. It never fails on bad references; `validate.py` re
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
@@ -96,6 +97,11 @@ class Scenario:
 
     def host_names(self, site: str) -> list[str]:
         return [f"{site}-h{i}" for i in range(1, self.host_count(site) + 1)]
+
+    @functools.cached_property
+    def server_runs(self) -> dict[str, tuple[str, ...]]:
+        """Server name -> the services it runs: read once, asked for every pair of hosts."""
+        return {ref.name: tuple(ref.server.runs) for ref in self.servers()}
 
     def servers(self) -> Iterator[ServerRef]:
         for site_name, site in self.sites.items():

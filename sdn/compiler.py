@@ -8,8 +8,9 @@ No switch, no controller: unit tests call it directly, the os-ken adapter only t
 - the TAP (`tap.py`): the primary DC's core copies what enters it to the SOC's sensor;
 - table 1, policy (`policy_table.py`): stateful, default deny, at the source's edge, from the
   one policy model (`inventory.policy`); DDoS meters on Internet sources (`ddos.py`);
-- table 2, forwarding (`forwarding.py`, paths from `paths.py`): by destination MAC through
-  fast-failover groups with a loop-free alternate; address takeovers.
+- table 2, forwarding (`forwarding.py`, paths from `paths.py`, routes from `aggregate.py`): by
+  destination prefix through fast-failover groups with a loop-free alternate, to the host by MAC
+  on its own switch; address takeovers.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from egovlab.topology.model import EmulationPlan
 
 from .classify import classify
 from .ddos import DDOS_BURST_KB, DDOS_RATE_KBPS
-from .forwarding import forwarding, takeover_allowed
+from .forwarding import destinations, forwarding, takeover_allowed
 from .paths import BACKUP_COST, attachments, next_hops, simple_graph, topology_graph
 from .policy_table import PolicyIndex, policy_table, port_match, zone_of, zone_pairs
 from .program import (COOKIE, COOKIE_MASK, COUNTED, CT_ZONE, DROP_COUNTER, TABLE_CLASSIFY, TABLE_FORWARD, TABLE_POLICY,
@@ -50,6 +51,7 @@ def compile_network(sc: Scenario, plan: EmulationPlan, down: set[str] = frozense
     frames still addressed to the old host's MAC are re-addressed to the standby's in the fabric."""
     hops = next_hops(plan, topology_graph(plan, down))
     attached = attachments(plan)
+    dests = destinations(plan, attached)
     index = PolicyIndex(sc, plan)
     marks = index.marks()
     sensor = tap_sensor(sc, plan)
@@ -65,7 +67,7 @@ def compile_network(sc: Scenario, plan: EmulationPlan, down: set[str] = frozense
         if mine:
             rules, prog.meters = policy_table(sc, index, mine, marks, ddos_rate_kbps)
             prog.rules += rules
-        fwd_groups, fwd_rules = forwarding(plan, sw, attached, hops, mgmt, takeovers or {})
+        fwd_groups, fwd_rules = forwarding(plan, sw, attached, hops, mgmt, takeovers or {}, dests)
         prog.groups.update(fwd_groups)
         prog.rules += fwd_rules
     return programs

@@ -1,44 +1,92 @@
-"""Table 2 of every switch (pure): forwarding by destination MAC along shortest paths, through
-fast-failover groups whose second bucket is a loop-free alternate next hop (a cut link is
-repaired in the switch itself); frames for a host whose address a standby took over are
-re-addressed to the standby; the out-of-band management network is forwarded by MAC alone."""
+"""Table 2 of every switch (pure): forwarding by destination prefix along shortest paths, so a
+switch's table grows with the sites, not the hosts. Each subnet leaves towards the switch its
+hosts hang off, through a fast-failover group whose second bucket is a loop-free alternate next
+hop (a cut link is repaired in the switch itself); the routes are aggregated (`aggregate.py`: ORTC), so
+a commune's switch holds one default route per IP version. A host is delivered to by its MAC on
+its own switch; the address of a host a standby took over is a host route to the standby (its
+MAC set on the way); the out-of-band management network is forwarded by MAC alone."""
 from __future__ import annotations
+
+import netaddr
 
 from egovlab.inventory.policy import endpoint_of
 from egovlab.inventory.scenario import Scenario
 from egovlab.topology.model import EmulationPlan, SwitchNode
 
+from .aggregate import WIDTH, PrefixTrie
 from .program import TABLE_FORWARD, Group, Rule
+
+ROUTE = 100  # + the prefix length: the longest prefix wins
+LOCAL = 300  # a host on this switch, by its MAC (above every route: its own subnet is a drop route)
+TAKEOVER = 400  # a taken-over address, wherever it is routed
+ETH = {4: 0x0800, 6: 0x86DD}
+DST = {4: "ipv4_dst", 6: "ipv6_dst"}
+DROP: tuple = ()
+
+
+def destinations(plan: EmulationPlan, attached: dict[str, tuple[str, int]]) -> dict[int, tuple[PrefixTrie, list[str]]]:
+    """IP version -> the trie of destination prefixes and, for each, the switch it hangs off: a
+    subnet whose hosts are all on one switch is one prefix; one spread over several (none in the
+    plans egovlab makes) is one host route per host."""
+    out = {}
+    for v in (4, 6):
+        on: dict[netaddr.IPNetwork, dict[netaddr.IPNetwork, str]] = {}
+        for host, (edge, _) in attached.items():
+            addr = plan.hosts[host].ipv4 if v == 4 else plan.hosts[host].ipv6
+            if addr is not None:
+                subnet = netaddr.IPNetwork(f"{addr.ip}/{addr.prefixlen}").cidr
+                on.setdefault(subnet, {})[netaddr.IPNetwork(f"{addr.ip}/{WIDTH[v]}")] = edge
+        edge_of: dict[netaddr.IPNetwork, str] = {}
+        for subnet, hosts in on.items():
+            edges = set(hosts.values())
+            edge_of.update({subnet: edges.pop()} if len(edges) == 1 else hosts)
+        trie = PrefixTrie(list(edge_of), v)
+        out[v] = (trie, [edge_of[p] for p in trie.prefixes])
+    return out
 
 
 def forwarding(plan: EmulationPlan, sw: SwitchNode, attached: dict[str, tuple[str, int]],
                hops: dict[str, dict[str, tuple[int, int | None]]], mgmt_ports: dict[int, str],
-               takeovers: dict[str, str]) -> tuple[dict[int, Group], list[Rule]]:
+               takeovers: dict[str, str],
+               dests: dict[int, tuple[PrefixTrie, list[str]]]) -> tuple[dict[int, Group], list[Rule]]:
     groups: dict[int, Group] = {}
-    rules = [Rule.make(TABLE_FORWARD, 100, [("output", port)], eth_dst=plan.hosts[host].mgmt_mac)
+    rules = [Rule.make(TABLE_FORWARD, LOCAL, [("output", port)], eth_dst=plan.hosts[host].mgmt_mac)
              for port, host in sorted(mgmt_ports.items())]
     if sw.role == "oob":
         return groups, rules
-    towards: dict[str, list] = {}
-    for host, (edge, port) in attached.items():
-        if edge == sw.name:
-            towards[host] = [("output", port)]
-            continue
+
+    def towards(edge: str) -> tuple:
+        """The actions that send a packet on towards `edge`; DROP from this switch's own
+        subnets (delivery is by MAC) and where `edge` cannot be reached (a partitioned network)."""
         hop = hops.get(sw.name, {}).get(edge)
-        if hop is None:
-            continue  # unreachable from here (a partitioned network)
+        if edge == sw.name or hop is None:
+            return DROP
         primary, alt = hop
         if alt is None:
-            towards[host] = [("output", primary)]
-        else:
-            gid = primary << 16 | alt
-            groups[gid] = Group(gid, ((primary, primary), (alt, alt)))
-            towards[host] = [("group", gid)]
-    rules += [Rule.make(TABLE_FORWARD, 100, actions, eth_dst=plan.hosts[host].mac) for host, actions in towards.items()]
-    for old, new in takeovers.items():
-        if new in towards:
-            rules.append(Rule.make(TABLE_FORWARD, 200, [("set_eth_dst", plan.hosts[new].mac), *towards[new]],
-                                   eth_dst=plan.hosts[old].mac))
+            return (("output", primary),)
+        gid = primary << 16 | alt
+        groups[gid] = Group(gid, ((primary, primary), (alt, alt)))
+        return (("group", gid),)
+
+    by_edge = {edge: towards(edge) for edge in {e for _, edges in dests.values() for e in edges}}
+    for v, (trie, edges) in dests.items():
+        for net, actions in trie.routes([by_edge[edge] for edge in edges]):
+            match = {DST[v]: (str(net.network), str(net.netmask))} if net.prefixlen else {}
+            rules.append(Rule.make(TABLE_FORWARD, ROUTE + net.prefixlen, list(actions), eth_type=ETH[v], **match))
+    local = {host: port for host, (edge, port) in attached.items() if edge == sw.name}
+    rules += [Rule.make(TABLE_FORWARD, LOCAL, [("output", port)], eth_dst=plan.hosts[host].mac)
+              for host, port in sorted(local.items())]
+    for old, new in sorted(takeovers.items()):
+        if new not in attached:
+            continue
+        edge, port = attached[new]
+        actions = [("set_eth_dst", plan.hosts[new].mac),
+                   *((("output", port),) if edge == sw.name else by_edge.get(edge) or towards(edge))]
+        if len(actions) == 1:
+            continue  # the standby cannot be reached from here
+        for v, addr in ((4, plan.hosts[old].ipv4), (6, plan.hosts[old].ipv6)):
+            if addr is not None:
+                rules.append(Rule.make(TABLE_FORWARD, TAKEOVER, actions, eth_type=ETH[v], **{DST[v]: str(addr.ip)}))
     return groups, rules
 
 

@@ -3,6 +3,8 @@ shortest-path next hops with a loop-free alternate for the fast-failover groups.
 from __future__ import annotations
 
 import networkx as nx
+import numpy as np
+from scipy.sparse.csgraph import dijkstra
 
 from egovlab.topology.model import EmulationPlan
 
@@ -41,26 +43,38 @@ def attachments(plan: EmulationPlan) -> dict[str, tuple[str, int]]:
 
 
 def next_hops(plan: EmulationPlan, g: nx.MultiGraph) -> dict[str, dict[str, tuple[int, int | None]]]:
-    """switch -> destination switch -> (primary port, loop-free alternate port or None)."""
+    """switch -> destination switch -> (primary port, loop-free alternate port or None).
+
+    The primary is the neighbour on a cheapest path to the destination (ties to the first by
+    name); the alternate, the next-cheapest neighbour whose own path to the destination does not
+    come back through this switch (the loop-free alternate condition, RFC 5286). Distances for
+    all pairs at once (scipy's Dijkstra), each switch's neighbours against every destination as
+    one array operation."""
     simple = simple_graph(g)
-    dist = dict(nx.all_pairs_dijkstra_path_length(simple, weight="weight"))
-    hops: dict[str, dict[str, tuple[int, int | None]]] = {s: {} for s in simple}
-    for dst in simple:
-        if dst not in dist:
+    names = sorted(simple)
+    index = {n: i for i, n in enumerate(names)}
+    weights = nx.to_scipy_sparse_array(simple, nodelist=names, weight="weight", format="csr")
+    dist = dijkstra(weights, directed=False)
+    hops: dict[str, dict[str, tuple[int, int | None]]] = {s: {} for s in names}
+    for s in names:
+        i = index[s]
+        neighbours = sorted(simple[s])
+        if not neighbours:
             continue
-        # Shortest-path tree towards dst: each switch's next hop is a neighbour on a cheapest path.
-        for s in simple:
-            if s == dst or dst not in dist[s]:
-                continue
-            best, alt = None, None
-            for n in sorted(simple[s], key=lambda n: (simple[s][n]["weight"] + dist[n].get(dst, 1e9), n)):
-                cost = simple[s][n]["weight"] + dist[n].get(dst, float("inf"))
-                if best is None:
-                    best = (n, cost)
-                elif alt is None and dist[n].get(dst, float("inf")) < dist[n].get(s, float("inf")) + dist[s][dst]:
-                    alt = n  # loop-free alternate: n's own path to dst does not come back through s
-            if best is None or best[1] == float("inf"):
-                continue
-            primary = simple[s][best[0]]["ports"][s]
-            hops[s][dst] = (primary, simple[s][alt]["ports"][s] if alt is not None else None)
+        rows = np.array([index[n] for n in neighbours])
+        w = np.array([simple[s][n]["weight"] for n in neighbours], dtype=float)
+        ports = [simple[s][n]["ports"][s] for n in neighbours]
+        cost = w[:, None] + dist[rows, :]  # neighbour x destination: the cost through that neighbour
+        primary = cost.argmin(axis=0)  # the first minimum: ties go to the first neighbour by name
+        loop_free = dist[rows, :] < dist[rows, i][:, None] + dist[i, :][None, :]
+        cost_alt = np.where(loop_free, cost, np.inf)
+        cost_alt[primary, np.arange(len(names))] = np.inf
+        alt = cost_alt.argmin(axis=0)
+        columns = np.arange(len(names))
+        reachable = np.isfinite(cost[primary, columns]).tolist()
+        has_alt = np.isfinite(cost_alt[alt, columns]).tolist()
+        mine = hops[s]
+        for j, (dst, p, a) in enumerate(zip(names, primary.tolist(), alt.tolist())):
+            if j != i and reachable[j]:
+                mine[dst] = (ports[p], ports[a] if has_alt[j] else None)
     return hops

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import difflib
 
+import netaddr
+
 from .compiler import TABLE_CLASSIFY, TABLE_FORWARD, TABLE_POLICY, SwitchProgram
 
 TABLE_NAMES = {TABLE_CLASSIFY: "classify", TABLE_POLICY: "policy", TABLE_FORWARD: "forward"}
@@ -18,8 +20,12 @@ def _action(action: tuple) -> str:
 
 
 def _value(v) -> str:
-    """A masked match (value, mask) as ovs-ofctl writes it."""
-    return f"{v[0]:#x}/{v[1]:#x}" if isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, int) for x in v) else str(v)
+    """A masked match (value, mask) as ovs-ofctl writes it: bits in hex, an address as a prefix."""
+    if isinstance(v, tuple) and len(v) == 2:
+        if all(isinstance(x, int) for x in v):
+            return f"{v[0]:#x}/{v[1]:#x}"
+        return f"{v[0]}/{netaddr.IPAddress(v[1]).netmask_bits()}"
+    return str(v)
 
 
 def rule_line(rule) -> str:

@@ -71,7 +71,7 @@ class PortClass:
 
 @dataclass
 class Outcome:
-    kind: str  # delivered | denied | black-hole | loop | controller | port-down | no-live-bucket | no-neighbour
+    kind: str  # delivered | misdelivered | denied | black-hole | loop | controller | port-down | no-live-bucket | no-neighbour
     chain: list[RuleRef]
     host: str | None = None  # delivered to
     copies: list[str] = field(default_factory=list)  # TAP copies (switch names)
@@ -174,6 +174,12 @@ class Walker:
         self.attached = attachments(plan)  # host -> (edge switch, port)
         # what the controller answers ARP and ND with: a host sends to the MAC it is given
         self.neighbours = {int(netaddr.IPAddress(ip)): mac.lower() for ip, mac in neighbour_table(plan).items()}
+
+    def next_port(self, switch: str, pkt: dict) -> int | None:
+        """The port `switch` sends `pkt` out of, arriving from the fabric, as its own tables decide
+        (None: dropped, to the controller, or no live bucket)."""
+        out = self._pipeline(switch, pkt, _Connection(), [], [], set())
+        return None if isinstance(out, str) else out[0]
 
     def live(self, node: str, port: int) -> bool:
         return f"{node}-eth{port}" not in self.down
@@ -446,9 +452,12 @@ DESTINATION_FIELDS = frozenset({"eth_dst", "ipv4_dst", "ipv6_dst"})
 ND_SOLICITATION = 135  # must reach the controller: it answers for every planned address
 
 
-def connect(walker: Walker, src: str, dst: str, v: int, pc: PortClass) -> Outcome:
-    """A new connection of one class from src to dst, then its reply: delivered only if both arrive."""
+def connect(walker: Walker, src: str, dst: str, v: int, pc: PortClass, held_by: str | None = None) -> Outcome:
+    """A new connection of one class from src to dst, then its reply: delivered only if both arrive.
+    `held_by`: the host that holds dst's address now (a standby that took it over), which must
+    receive it and answers, while src still sends to the MAC it had for the address."""
     hosts, attached, neighbours = walker.plan.hosts, walker.attached, walker.neighbours
+    held_by = held_by or dst
     src_ip = int((hosts[src].ipv4 if v == 4 else hosts[src].ipv6).ip)
     dst_ip = int((hosts[dst].ipv4 if v == 4 else hosts[dst].ipv6).ip)
     mac = neighbours.get(dst_ip)
@@ -456,9 +465,9 @@ def connect(walker: Walker, src: str, dst: str, v: int, pc: PortClass) -> Outcom
         return Outcome("no-neighbour", [])
     conn = _Connection()
     fwd = walker.walk(*attached[src], _packet(v, src_ip, dst_ip, mac, pc), conn)
-    if fwd.kind != "delivered":
-        return fwd
-    back = walker.walk(*attached[dst], _packet(v, dst_ip, src_ip, neighbours[src_ip], pc, reply=True), conn)
+    if fwd.kind != "delivered" or fwd.host != held_by:
+        return fwd if fwd.kind != "delivered" else Outcome("misdelivered", fwd.chain, fwd.host, fwd.copies, fwd.fields)
+    back = walker.walk(*attached[held_by], _packet(v, dst_ip, src_ip, neighbours[src_ip], pc, reply=True), conn)
     if back.kind == "delivered" and back.host == src:
         return Outcome("delivered", fwd.chain + back.chain, fwd.host, fwd.copies, fwd.fields | back.fields)
     kind = "reply-misdelivered" if back.kind == "delivered" else f"reply-{back.kind}"

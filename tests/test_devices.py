@@ -7,7 +7,7 @@ import yaml
 
 from egovlab.inventory import addressing, loader, policy_edit
 from egovlab.inventory.errors import EgovlabError
-from egovlab.sdn import compiler, render
+from egovlab.sdn import compiler, entries, render
 from egovlab.topology import devices
 from egovlab.topology.model import emulation_plan
 
@@ -50,10 +50,18 @@ def test_the_mac_table_of_a_switch_reaches_every_host(province):
     sc, plan = province
     programs = compiler.compile_network(sc, plan)
     node = plan.site_switch["h-cao-lanh"]
-    table = devices.mac_table(plan, node, programs[plan.switches[node].dpid])
+    table = entries.mac_table(plan, node, programs[plan.switches[node].dpid])
     ports = {p.interface for p in devices.ports(plan, node)}
-    assert {e["mac"] for e in table} >= {h.mac for h in plan.hosts.values()}
+    assert {e["mac"] for e in table} == {h.mac for h in plan.hosts.values()}
     assert all(e["interface"] in ports and e["static"] for e in table)
+    # a host of the district's own LAN by its access port, the rest by the routes towards them
+    lan = plan.by_label["h-cao-lanh/lan"]
+    here = {e["mac"]: e["interface"] for e in entries.mac_table(plan, lan, programs[plan.switches[lan].dpid])}
+    local = [(host, port) for host, (edge, port) in compiler.attachments(plan).items() if edge == lan]
+    assert local and all(here[plan.hosts[host].mac] == f"{lan}-eth{port}" for host, port in local)
+    oob = next(s for s in plan.switches.values() if s.role == "oob" and s.site == "provincial-dc")
+    mgmt = {e["mac"] for e in entries.mac_table(plan, oob.name, programs[oob.dpid])}
+    assert mgmt == {h.mgmt_mac for h in plan.hosts.values() if h.site == "provincial-dc" and h.mgmt_ipv4}
 
 
 def test_rendered_programs_diff_line_by_line(province):

@@ -1,12 +1,15 @@
 """The SDN compiler, without a switch: policy rules against intent, paths and fast-failover groups."""
 from __future__ import annotations
 
+import netaddr
 import networkx as nx
 import pytest
 
 from egovlab.inventory.policy import allowed, endpoint_of
 from egovlab.sdn import compiler
 from egovlab.topology.model import emulation_plan
+
+from .flows import lookup
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +28,6 @@ def _opens(rules, src, dst, port: str, version: int) -> bool:
     d_addr = str((dst.ipv4 if version == 4 else dst.ipv6).ip)
     k_src, k_dst = ("ipv4_src", "ipv4_dst") if version == 4 else ("ipv6_src", "ipv6_dst")
     want = compiler.port_match(port, version)
-    import netaddr
     for rule in rules:
         m = dict(rule.match)
         if rule.table != compiler.TABLE_POLICY or m.get(k_src) != s_addr:
@@ -134,17 +136,31 @@ def test_arp_and_nd_go_to_the_controller_and_nothing_floods(programs):
 
 
 def test_every_host_is_reachable_from_every_switch_and_alternates_are_loop_free(plan, programs):
+    """Every switch sends every host's addresses (both versions) towards its edge switch along the
+    shortest path, through the failover group of the path; the edge delivers by MAC."""
     g = compiler.topology_graph(plan)
     hops = compiler.next_hops(plan, g)
     simple = compiler.simple_graph(g)
     dist = dict(nx.all_pairs_dijkstra_path_length(simple, weight="weight"))
+    attached = compiler.attachments(plan)
     for prog in programs.values():
-        macs = {dict(r.match)["eth_dst"] for r in prog.rules if r.table == compiler.TABLE_FORWARD}
         sw = plan.switches[prog.name]
         if sw.role == "oob":  # the out-of-band network: the DC's servers' management interfaces only
+            macs = {dict(r.match)["eth_dst"] for r in prog.rules if r.table == compiler.TABLE_FORWARD}
             assert macs == {h.mgmt_mac for h in plan.hosts.values() if h.zone and h.site == sw.site}
-        else:
-            assert macs == {h.mac for h in plan.hosts.values()}
+            continue
+        for host, (edge, port) in attached.items():
+            h = plan.hosts[host]
+            for eth, field, addr in ((0x0800, "ipv4_dst", h.ipv4), (0x86DD, "ipv6_dst", h.ipv6)):
+                if addr is None:
+                    continue
+                rule = lookup(prog, compiler.TABLE_FORWARD, {"eth_type": eth, field: str(addr.ip), "eth_dst": h.mac})
+                if edge == sw.name:
+                    assert rule.actions == (("output", port),), (prog.name, host)
+                    continue
+                primary, alt = hops[sw.name][edge]
+                want = ("output", primary) if alt is None else ("group", primary << 16 | alt)
+                assert rule.actions == (want,), (prog.name, host, field)
         for gid, group in prog.groups.items():
             if group.kind != "ff":
                 continue
@@ -156,6 +172,24 @@ def test_every_host_is_reachable_from_every_switch_and_alternates_are_loop_free(
                 continue
             n = next(n for n in simple[s] if simple[s][n]["ports"][s] == alt)
             assert dist[n][dst] < dist[n][s] + dist[s][dst]  # loop-free alternate condition
+
+
+def test_forwarding_grows_with_sites_not_hosts(dongthap, plan, programs):
+    """A commune's switch, with one way out: per IP version a default route, and its own subnet
+    dropped (its hosts are delivered by MAC, so a stray packet for the segment never leaves it)."""
+    for commune in ("h-lap-vo-xa-03", "tp-sa-dec-xa-01"):  # IPv4 only; IPv6 only
+        lan = plan.switches[plan.site_switch[commune]]
+        table = [r for r in programs[lan.dpid].rules if r.table == compiler.TABLE_FORWARD]
+        routes = [r for r in table if "eth_dst" not in dict(r.match)]
+        hosts = [h for h, (edge, _) in compiler.attachments(plan).items() if edge == lan.name]
+        families = len({v for h in hosts for v, a in ((4, plan.hosts[h].ipv4), (6, plan.hosts[h].ipv6)) if a})
+        defaults = [r for r in routes if dict(r.match).keys() == {"eth_type"}]
+        assert len(defaults) == 2 and len({r.actions for r in defaults}) == 1 and defaults[0].actions != ()
+        assert len(routes) == 2 + families and all(r.actions == () for r in routes if r not in defaults)
+        assert len(table) == len(routes) + len(hosts)
+    # the whole program: rules ~ switches x sites, where it was switches x hosts
+    forwarding = sum(1 for p in programs.values() for r in p.rules if r.table == compiler.TABLE_FORWARD)
+    assert forwarding < len(plan.switches) * len(dongthap.sites) / 10
 
 
 def test_a_dual_homed_district_has_a_fast_failover_group_towards_the_dc(plan, programs):

@@ -5,11 +5,13 @@ import pytest
 
 from egovlab.inventory import loader
 from egovlab.inventory.errors import EgovlabError
-from egovlab.sdn import compiler
+from egovlab.inventory.policy import Intent
+from egovlab.sdn import compiler, forwarding, verify
 from egovlab.services import drill, placement
 from egovlab.topology.model import emulation_plan
 
 from .conftest import SCENARIOS
+from .flows import lookup
 
 
 @pytest.fixture(scope="module")
@@ -84,13 +86,45 @@ def test_only_a_standby_of_the_same_service_may_take_over_an_address(dongthap, p
     assert not compiler.takeover_allowed(dongthap, plan, plan.node("db-1"), plan.node("internet-h1"))
     assert not compiler.takeover_allowed(dongthap, plan, web, web)
     programs = compiler.compile_network(dongthap, plan, takeovers={web: bk_web})
-    old, new = plan.hosts[web].mac, plan.hosts[bk_web].mac
+    old, new = plan.hosts[web], plan.hosts[bk_web]
+    plain = compiler.compile_network(dongthap, plan)
     for prog in programs.values():
-        rewrite = [r for r in prog.rules if r.table == compiler.TABLE_FORWARD and r.priority == 200]
-        forward = {dict(r.match)["eth_dst"]: r.actions for r in prog.rules
-                   if r.table == compiler.TABLE_FORWARD and r.priority == 100}
-        if new not in forward:
-            assert not rewrite  # the out-of-band switches
+        rewrite = [r for r in prog.rules if r.table == compiler.TABLE_FORWARD and r.priority == forwarding.TAKEOVER]
+        if plan.switches[prog.name].role == "oob":
+            assert not rewrite
             continue
-        assert [dict(r.match) for r in rewrite] == [{"eth_dst": old}]
-        assert rewrite[0].actions == (("set_eth_dst", new), *forward[new])
+        # the old addresses, both versions, host-routed to the standby with its MAC set on the way
+        assert sorted(dict(r.match).get("ipv4_dst") or dict(r.match)["ipv6_dst"] for r in rewrite) == \
+            sorted([str(old.ipv4.ip), str(old.ipv6.ip)])
+        to_new = lookup(plain[prog.dpid], compiler.TABLE_FORWARD, {"eth_type": 0x0800, "ipv4_dst": str(new.ipv4.ip),
+                                                                    "eth_dst": new.mac}).actions
+        assert all(r.actions == (("set_eth_dst", new.mac), *to_new) for r in rewrite)
+        # and nothing else of the program moved
+        assert set(prog.rules) - set(rewrite) == set(plain[prog.dpid].rules)
+
+
+def test_after_a_takeover_every_host_still_reaches_every_host_and_the_old_address_reaches_the_standby():
+    """The drill's takeover through the prefix routes (walked as the switches run them): every
+    connection the policy allows to the old host's addresses reaches the standby and its reply
+    comes back, from hosts that still send to the old MAC; every other pair is as it was."""
+    sc = loader.load(SCENARIOS / "small-dc.yml")
+    plan = emulation_plan(sc)
+    web1, web2 = plan.by_label["web-1"], plan.by_label["web-2"]
+    assert compiler.takeover_allowed(sc, plan, web1, web2)
+    programs = compiler.compile_network(sc, plan, takeovers={web1: web2})
+    intent = Intent(sc)
+    report = verify.verify(intent, plan, programs)
+    # what differs is the old host's address only (what it sends is answered to the standby)
+    assert report.differences and all("web-1" in (d["source"], d["destination"]) for d in report.differences)
+    walker = verify.Walker(plan, programs)
+    reached = 0
+    for src in compiler.attachments(plan):
+        if src in (web1, web2):
+            continue
+        for v, ports in intent.ports(plan.hosts[src].label, "web-1").items():
+            for port in ports - {"any"}:
+                proto, number = port.split("/")
+                out = verify.connect(walker, src, web1, v, verify.PortClass(proto, int(number)), held_by=web2)
+                assert out.kind == "delivered" and out.host == web2, (plan.hosts[src].label, v, port, out.kind)
+                reached += 1
+    assert reached > 0

@@ -106,24 +106,3 @@ def interfaces_ip(plan: EmulationPlan, node: str) -> dict[str, dict]:
         if families:
             out[intf] = families
     return out
-
-
-def mac_table(plan: EmulationPlan, node: str, program) -> list[dict]:
-    """The controller's forwarding entries of a switch: destination MAC -> the port it leaves by
-    (static: the controller installs them; a fast-failover group shows its primary port)."""
-    by_port = {p.link.port(node): p.interface for p in ports(plan, node)}
-    entries = {}
-    for rule in program.rules if program else []:
-        match = dict(rule.match)
-        if "eth_dst" not in match or len(match) > 2:
-            continue
-        for action in rule.actions:
-            port = None
-            if action[0] == "output":
-                port = action[1]
-            elif action[0] == "group" and action[1] in program.groups:
-                port = program.groups[action[1]].buckets[0][1]
-            if port in by_port:
-                entries.setdefault(match["eth_dst"], by_port[port])
-    return [{"mac": mac, "interface": intf, "vlan": 0, "static": True, "active": True, "moves": 0, "last_move": 0.0}
-            for mac, intf in sorted(entries.items())]

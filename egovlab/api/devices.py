@@ -14,7 +14,7 @@ import time
 
 from egovlab import operations
 from egovlab.inventory.errors import EgovlabError
-from egovlab.sdn import render
+from egovlab.sdn import entries, render
 from egovlab.topology import devices, faults, netstate
 
 GETTERS = ("facts", "interfaces", "interfaces_ip", "interfaces_counters", "lldp_neighbors", "lldp_neighbors_detail",
@@ -121,7 +121,7 @@ class Device:
                  "state": (n["state"] or ["UNKNOWN"])[0]} for n in self._neighbours(6)]
 
     def mac_address_table(self) -> list[dict]:
-        return devices.mac_table(self.plan, self.node, self.program()) if self.is_switch else []
+        return entries.mac_table(self.plan, self.node, self.program()) if self.is_switch else []
 
     def environment(self) -> dict:
         """The machine the lab runs on (every emulated device shares it): CPU and memory."""
