@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from egovlab.topology.model import EmulationPlan
 
-from .program import CT_ZONE, TABLE_CLASSIFY, TABLE_FORWARD, TABLE_POLICY, Rule
+from .program import CT_ZONE, ETH, TABLE_CLASSIFY, TABLE_FORWARD, TABLE_POLICY, Rule
 
-IP = (0x0800, 0x86DD)
+IP = tuple(ETH.values())
 
 
 def classify(plan: EmulationPlan, host_ports: dict[int, str], mgmt_ports: dict[int, str]) -> list[Rule]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from egovlab.topology import devices
 from egovlab.topology.model import EmulationPlan
 
-from .program import SwitchProgram
-from .verify import ETH, Walker
+from .program import ETH, SwitchProgram
+from .verify import Walker
 
 
 def mac_table(plan: EmulationPlan, node: str, program: SwitchProgram | None) -> list[dict]:

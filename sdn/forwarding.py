@@ -14,12 +14,11 @@ from egovlab.inventory.scenario import Scenario
 from egovlab.topology.model import EmulationPlan, SwitchNode
 
 from .aggregate import WIDTH, PrefixTrie
-from .program import TABLE_FORWARD, Group, Rule
+from .program import ETH, TABLE_FORWARD, Group, Rule
 
 ROUTE = 100  # + the prefix length: the longest prefix wins
 LOCAL = 300  # a host on this switch, by its MAC (above every route: its own subnet is a drop route)
 TAKEOVER = 400  # a taken-over address, wherever it is routed
-ETH = {4: 0x0800, 6: 0x86DD}
 DST = {4: "ipv4_dst", 6: "ipv6_dst"}
 DROP: tuple = ()
 

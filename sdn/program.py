@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 TABLE_CLASSIFY, TABLE_POLICY, TABLE_FORWARD = 0, 1, 2
+ETH = {4: 0x0800, 6: 0x86DD}  # the EtherType of each IP version
 CT_ZONE = 1
 # conntrack states as the rules match them, (value, mask): +trk+new, +trk+est, +trk+rel
 CT_NEW, CT_EST, CT_REL = (0x21, 0x21), (0x22, 0x22), (0x24, 0x24)

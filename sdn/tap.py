@@ -6,7 +6,7 @@ from __future__ import annotations
 from egovlab.inventory.scenario import Scenario
 from egovlab.topology.model import EmulationPlan, HostNode, SwitchNode
 
-from .program import TABLE_CLASSIFY, TABLE_FORWARD, Group, Rule
+from .program import ETH, TABLE_CLASSIFY, TABLE_FORWARD, Group, Rule
 
 TAP_GROUP = 0x7F000001  # above every fast-failover id (primary << 16 | alternate)
 
@@ -29,5 +29,5 @@ def tap(plan: EmulationPlan, sw: SwitchNode, sensor: HostNode | None) -> tuple[d
     rules = [Rule.make(TABLE_CLASSIFY, 150, [("group", TAP_GROUP), ("goto", TABLE_FORWARD)],
                        in_port=link.port(sw.name), eth_type=eth)
              for link in plan.links if sw.name in (link.a, link.b) and link.port(sw.name) != soc_port
-             for eth in (0x0800, 0x86DD)]
+             for eth in ETH.values()]
     return {TAP_GROUP: group}, rules

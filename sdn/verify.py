@@ -25,12 +25,11 @@ import netaddr
 from egovlab.inventory.policy import ICMP_ECHO, Intent, covers
 from egovlab.topology.model import EmulationPlan
 
-from .program import CT_EST, CT_NEW
+from .program import CT_EST, CT_NEW, ETH
 from .compiler import TABLE_CLASSIFY, TABLE_POLICY, Group, SwitchProgram, attachments, neighbour_table
 
 NEW, EST = CT_NEW[0], CT_EST[0]  # the ct_state a lookup sets: the bits the rules match
 ADDRESS_FIELDS = ("ipv4_src", "ipv4_dst", "ipv6_src", "ipv6_dst")
-ETH = {4: 0x0800, 6: 0x86DD}
 ICMP_PROTO = {4: 1, 6: 58}
 ICMP_FIELD = {4: "icmpv4_type", 6: "icmpv6_type"}
 ICMP_REPLY = {4: 0, 6: 129}
