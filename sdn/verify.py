@@ -129,18 +129,23 @@ class _Table:
         for r in self.rules:
             key = tuple(_exact(r, k) for k in self.KEYS)
             self.index.setdefault(key, []).append(r)
-        self.shapes = {tuple(v is not None for v in key) for key in self.index}
+        self.shapes = sorted({tuple(v is not None for v in key) for key in self.index})  # a fixed order
 
     def lookup(self, pkt: dict, counter: list[int]) -> _Rule | None:
+        """The highest-priority rule that matches (on a tie, the first shape's, as a stable sort of
+        all candidates would give): each shape's list is in priority order, so it is read only up
+        to its first hit, and not at all once its best cannot beat what was found."""
         values = [pkt.get(k) for k in self.KEYS]
-        candidates: list[_Rule] = []
+        best: _Rule | None = None
         for shape in self.shapes:
-            candidates += self.index.get(tuple(v if on else None for v, on in zip(values, shape)), ())
-        for r in sorted(candidates, key=lambda r: -r.priority):
-            counter[0] += 1
-            if r.hits(pkt):
-                return r
-        return None
+            for r in self.index.get(tuple(v if on else None for v, on in zip(values, shape)), ()):
+                if best is not None and r.priority <= best.priority:
+                    break
+                counter[0] += 1
+                if r.hits(pkt):
+                    best = r
+                    break
+        return best
 
 
 @dataclass
