@@ -89,7 +89,8 @@ class PrefixTrie:
             if not here & inherited:
                 inherited = here & -here  # the smallest action that serves the whole subtree
                 # the root's route is the default route: what lies outside every prefix is don't-care
-                out.append((net, length, names[inherited.bit_length() - 1]) if at else (0, 0, names[inherited.bit_length() - 1]))
+                net, length = (net, length) if at else (0, 0)
+                out.append((net, length, names[inherited.bit_length() - 1]))
             if left >= 0 and at in dirty:
                 stack += [(right, inherited), (left, inherited)]
         return [(netaddr.IPNetwork((net, length), version=self.version), action)

@@ -56,6 +56,7 @@ def next_hops(plan: EmulationPlan, g: nx.MultiGraph) -> dict[str, dict[str, tupl
     weights = nx.to_scipy_sparse_array(simple, nodelist=names, weight="weight", format="csr")
     dist = dijkstra(weights, directed=False)
     hops: dict[str, dict[str, tuple[int, int | None]]] = {s: {} for s in names}
+    columns = np.arange(len(names))
     for s in names:
         i = index[s]
         neighbours = sorted(simple[s])
@@ -68,9 +69,8 @@ def next_hops(plan: EmulationPlan, g: nx.MultiGraph) -> dict[str, dict[str, tupl
         primary = cost.argmin(axis=0)  # the first minimum: ties go to the first neighbour by name
         loop_free = dist[rows, :] < dist[rows, i][:, None] + dist[i, :][None, :]
         cost_alt = np.where(loop_free, cost, np.inf)
-        cost_alt[primary, np.arange(len(names))] = np.inf
+        cost_alt[primary, columns] = np.inf  # the alternate is another neighbour than the primary
         alt = cost_alt.argmin(axis=0)
-        columns = np.arange(len(names))
         reachable = np.isfinite(cost[primary, columns]).tolist()
         has_alt = np.isfinite(cost_alt[alt, columns]).tolist()
         mine = hops[s]
