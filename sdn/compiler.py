@@ -26,7 +26,7 @@ from .program import (COOKIE, COOKIE_MASK, COUNTED, CT_ZONE, DROP_COUNTER, TABLE
                       Group, Meter, Rule, SwitchProgram)
 from .tap import TAP_GROUP, tap, tap_sensor
 
-__all__ = ["BACKUP_COST", "COOKIE", "COOKIE_MASK", "COUNTED", "CT_ZONE", "DDOS_BURST_KB", "DDOS_RATE_KBPS",
+__all__ = ["BACKUP_COST", "COOKIE", "COOKIE_MASK", "COUNTED", "Compiler", "CT_ZONE", "DDOS_BURST_KB", "DDOS_RATE_KBPS",
            "DROP_COUNTER", "TABLE_CLASSIFY", "TABLE_FORWARD", "TABLE_POLICY", "TAP_GROUP", "Group", "Meter",
            "PolicyIndex", "Rule", "SwitchProgram", "attachments", "compile_network", "counter_names", "policy_table",
            "neighbour_table", "next_hops", "port_match", "simple_graph", "takeover_allowed", "tap_sensor", "topology_graph",
@@ -43,34 +43,52 @@ def _ports_by_switch(plan: EmulationPlan, kind: str) -> dict[str, dict[int, str]
     return out
 
 
+class Compiler:
+    """One scenario on one network: what does not depend on the links' state (classification, the
+    TAP, the policy tables and meters) compiled once; the forwarding compiled for each state asked
+    for, so that the controller's re-optimisation after a cut recomputes paths and routes only."""
+
+    def __init__(self, sc: Scenario, plan: EmulationPlan, ddos_rate_kbps: int = DDOS_RATE_KBPS):
+        self.plan = plan
+        self.attached = attachments(plan)
+        self.dests = destinations(plan, self.attached)
+        index = PolicyIndex(sc, plan)
+        marks = index.marks()
+        sensor = tap_sensor(sc, plan)
+        host_ports, self.mgmt_ports = _ports_by_switch(plan, "access"), _ports_by_switch(plan, "mgmt")
+        self.static: dict[str, SwitchProgram] = {}
+        for name, sw in plan.switches.items():
+            prog = self.static[name] = SwitchProgram(sw.dpid, sw.name)
+            mine = host_ports.get(name, {})
+            prog.rules += classify(plan, mine, self.mgmt_ports.get(name, {}))
+            tap_groups, tap_rules = tap(plan, sw, sensor)
+            prog.groups.update(tap_groups)
+            prog.rules += tap_rules
+            if mine:
+                rules, prog.meters = policy_table(sc, index, mine, marks, ddos_rate_kbps)
+                prog.rules += rules
+
+    def programs(self, down: set[str] = frozenset(), takeovers: dict[str, str] | None = None) -> dict[int, SwitchProgram]:
+        """Every switch's rules, groups and meters with the interfaces in `down` down and the
+        `takeovers` (host -> the standby that took over its address) in force."""
+        hops = next_hops(self.plan, topology_graph(self.plan, down))
+        programs = {}
+        for name, sw in self.plan.switches.items():
+            static = self.static[name]
+            groups, rules = forwarding(self.plan, sw, self.attached, hops, self.mgmt_ports.get(name, {}),
+                                       takeovers or {}, self.dests)
+            programs[sw.dpid] = SwitchProgram(sw.dpid, sw.name, static.rules + rules, {**static.groups, **groups},
+                                              dict(static.meters))
+        return programs
+
+
 def compile_network(sc: Scenario, plan: EmulationPlan, down: set[str] = frozenset(),
                     ddos_rate_kbps: int = DDOS_RATE_KBPS,
                     takeovers: dict[str, str] | None = None) -> dict[int, SwitchProgram]:
     """Every switch's rules, groups and meters; `down` names switch interfaces known to be down;
     `takeovers` maps a host to the standby that took over its address (see `takeover_allowed`):
-    frames still addressed to the old host's MAC are re-addressed to the standby's in the fabric."""
-    hops = next_hops(plan, topology_graph(plan, down))
-    attached = attachments(plan)
-    dests = destinations(plan, attached)
-    index = PolicyIndex(sc, plan)
-    marks = index.marks()
-    sensor = tap_sensor(sc, plan)
-    host_ports, mgmt_ports = _ports_by_switch(plan, "access"), _ports_by_switch(plan, "mgmt")
-    programs = {}
-    for name, sw in plan.switches.items():
-        prog = programs[sw.dpid] = SwitchProgram(sw.dpid, sw.name)
-        mine, mgmt = host_ports.get(name, {}), mgmt_ports.get(name, {})
-        prog.rules += classify(plan, mine, mgmt)
-        tap_groups, tap_rules = tap(plan, sw, sensor)
-        prog.groups.update(tap_groups)
-        prog.rules += tap_rules
-        if mine:
-            rules, prog.meters = policy_table(sc, index, mine, marks, ddos_rate_kbps)
-            prog.rules += rules
-        fwd_groups, fwd_rules = forwarding(plan, sw, attached, hops, mgmt, takeovers or {}, dests)
-        prog.groups.update(fwd_groups)
-        prog.rules += fwd_rules
-    return programs
+    frames still addressed to the old host's address are sent to the standby, its MAC set."""
+    return Compiler(sc, plan, ddos_rate_kbps).programs(down, takeovers)
 
 
 def neighbour_table(plan: EmulationPlan) -> dict[str, str]:

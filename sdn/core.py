@@ -75,7 +75,8 @@ class ControllerCore:
     reasons: list[str] = field(default_factory=list)
 
     def __post_init__(self):
-        self.programs = compiler.compile_network(self.scenario, self.plan)
+        self.compiler = compiler.Compiler(self.scenario, self.plan)  # a cut recompiles forwarding only
+        self.programs = self.compiler.programs()
         self.neighbours = compiler.neighbour_table(self.plan)
         self.counter_names = compiler.counter_names(self.scenario, self.plan)
 
@@ -128,8 +129,7 @@ class ControllerCore:
 
     def _recompile(self, connected: set[int]) -> list[Update]:
         old = self.programs
-        self.programs = compiler.compile_network(self.scenario, self.plan, down=self.down_links(),
-                                                 takeovers=self.takeovers)
+        self.programs = self.compiler.programs(self.down_links(), self.takeovers)
         return [Update(dpid, diff(old[dpid], self.programs[dpid])) for dpid in sorted(connected) if dpid in old]
 
     # -- addresses ------------------------------------------------------------------------------
@@ -177,6 +177,7 @@ class ControllerCore:
         if plan.switches != self.plan.switches or plan.hosts != self.plan.hosts or plan.links != self.plan.links:
             raise ValueError(f"{scenario.source}: changes the network itself, not only its policy: restart the lab")
         self.scenario = scenario
+        self.compiler = compiler.Compiler(scenario, self.plan)
         self.counter_names = compiler.counter_names(scenario, self.plan)
         self.stats["reloads"] += 1
         return self._recompile(connected)
