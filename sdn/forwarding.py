@@ -14,13 +14,14 @@ from egovlab.inventory.scenario import Scenario
 from egovlab.topology.model import EmulationPlan, SwitchNode
 
 from .aggregate import WIDTH, PrefixTrie
-from .program import ETH, TABLE_FORWARD, Group, Rule
+from .program import ETH, TABLE_FORWARD, TABLE_NO_ROUTE, Group, Rule
 
 ROUTE = 100  # + the prefix length: the longest prefix wins
 LOCAL = 300  # a host on this switch, by its MAC (above every route: its own subnet is a drop route)
 TAKEOVER = 400  # a taken-over address, wherever it is routed
 DST = {4: "ipv4_dst", 6: "ipv6_dst"}
-DROP: tuple = ()
+DROP: tuple = ()  # a switch's own subnets: its hosts are delivered by MAC, nothing else of them leaves
+UNREACHABLE = (("goto", TABLE_NO_ROUTE),)  # no path (a partitioned network): a table miss, as without a route
 
 
 def destinations(plan: EmulationPlan, attached: dict[str, tuple[str, int]]) -> dict[int, tuple[PrefixTrie, list[str]]]:
@@ -55,11 +56,14 @@ def forwarding(plan: EmulationPlan, sw: SwitchNode, attached: dict[str, tuple[st
         return groups, rules
 
     def towards(edge: str) -> tuple:
-        """The actions that send a packet on towards `edge`; DROP from this switch's own
-        subnets (delivery is by MAC) and where `edge` cannot be reached (a partitioned network)."""
-        hop = hops.get(sw.name, {}).get(edge)
-        if edge == sw.name or hop is None:
+        """The actions that send a packet on towards `edge`: DROP for this switch's own subnets,
+        UNREACHABLE where `edge` cannot be reached. (Both explicit: a covering route must not
+        carry those addresses elsewhere.)"""
+        if edge == sw.name:
             return DROP
+        hop = hops.get(sw.name, {}).get(edge)
+        if hop is None:
+            return UNREACHABLE
         primary, alt = hop
         if alt is None:
             return (("output", primary),)
@@ -79,10 +83,10 @@ def forwarding(plan: EmulationPlan, sw: SwitchNode, attached: dict[str, tuple[st
         if new not in attached:
             continue
         edge, port = attached[new]
-        actions = [("set_eth_dst", plan.hosts[new].mac),
-                   *((("output", port),) if edge == sw.name else by_edge.get(edge) or towards(edge))]
-        if len(actions) == 1:
+        route = (("output", port),) if edge == sw.name else by_edge[edge] if edge in by_edge else towards(edge)
+        if route == UNREACHABLE:
             continue  # the standby cannot be reached from here
+        actions = [("set_eth_dst", plan.hosts[new].mac), *route]
         for v, addr in ((4, plan.hosts[old].ipv4), (6, plan.hosts[old].ipv6)):
             if addr is not None:
                 rules.append(Rule.make(TABLE_FORWARD, TAKEOVER, actions, eth_type=ETH[v], **{DST[v]: str(addr.ip)}))

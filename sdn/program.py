@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 TABLE_CLASSIFY, TABLE_POLICY, TABLE_FORWARD = 0, 1, 2
+TABLE_NO_ROUTE = 3  # never holds a rule: a route to a destination that cannot be reached goes here (a table miss)
 ETH = {4: 0x0800, 6: 0x86DD}  # the EtherType of each IP version
 CT_ZONE = 1
 # conntrack states as the rules match them, (value, mask): +trk+new, +trk+est, +trk+rel

@@ -8,8 +8,9 @@ import difflib
 import netaddr
 
 from .compiler import TABLE_CLASSIFY, TABLE_FORWARD, TABLE_POLICY, SwitchProgram
+from .program import TABLE_NO_ROUTE
 
-TABLE_NAMES = {TABLE_CLASSIFY: "classify", TABLE_POLICY: "policy", TABLE_FORWARD: "forward"}
+TABLE_NAMES = {TABLE_CLASSIFY: "classify", TABLE_POLICY: "policy", TABLE_FORWARD: "forward", TABLE_NO_ROUTE: "no-route"}
 
 
 def _action(action: tuple) -> str:
