@@ -98,16 +98,7 @@ def _netns(pid: int) -> str | None:
 
 def remove_lab(prefix: str) -> Removed:
     removed = Removed()
-    bridges = lab_bridges(prefix)
-    if bridges:
-        # One ovsdb transaction, without waiting for the daemon to report it reconfigured (with the
-        # province's 210 bridges that wait alone is 10-15 s); `sync` at the end is that wait, cheap
-        # once the links are gone.
-        args = ["ovs-vsctl", "--timeout=30", "--no-wait"]
-        for b in bridges:
-            args += ["--", "--if-exists", "del-br", b]
-        _run(*args)
-        removed.bridges = bridges
+    removed.bridges = _delete_bridges(lab_bridges(prefix))
     removed.bridges += ovs_shards.bridges(prefix)
     removed.processes += ovs_shards.remove(prefix)  # their namespaces take their link ends along
     for _ in range(3):  # again for what a dying service forked meanwhile
@@ -128,9 +119,25 @@ def remove_lab(prefix: str) -> Removed:
     while (links := lab_links(prefix)) and time.monotonic() < deadline:
         removed.links += delete_links(links)
         time.sleep(0.05)
-    if bridges:
+    # A bring-up stopped while its bridges' transaction was in flight commits them after the
+    # first listing: look again once its processes are gone.
+    late = _delete_bridges([b for b in lab_bridges(prefix) if b not in removed.bridges])
+    removed.bridges += late
+    if removed.bridges:
         _run("ovs-vsctl", "--timeout=30", "sync")
     return removed
+
+
+def _delete_bridges(bridges: list[str]) -> list[str]:
+    """One ovsdb transaction, without waiting for the daemon to report it reconfigured (with the
+    province's 210 bridges that wait alone is 10-15 s); `remove_lab`'s `sync` at the end is that
+    wait, cheap once the links are gone."""
+    if bridges:
+        args = ["ovs-vsctl", "--timeout=30", "--no-wait"]
+        for b in bridges:
+            args += ["--", "--if-exists", "del-br", b]
+        _run(*args)
+    return bridges
 
 
 def delete_links(names: list[str]) -> list[str]:
