@@ -14,7 +14,7 @@ from egovlab.inventory.scenario import Scenario
 from egovlab.topology.model import EmulationPlan, SwitchNode
 
 from .aggregate import WIDTH, PrefixTrie
-from .program import ETH, TABLE_FORWARD, TABLE_NO_ROUTE, Group, Rule
+from .program import ETH, TABLE_FORWARD, TABLE_NO_ROUTE, Group, Rule, masked
 
 ROUTE = 100  # + the prefix length: the longest prefix wins
 LOCAL = 300  # a host on this switch, by its MAC (above every route: its own subnet is a drop route)
@@ -74,7 +74,7 @@ def forwarding(plan: EmulationPlan, sw: SwitchNode, attached: dict[str, tuple[st
     by_edge = {edge: towards(edge) for edge in {e for _, edges in dests.values() for e in edges}}
     for v, (trie, edges) in dests.items():
         for net, actions in trie.routes([by_edge[edge] for edge in edges]):
-            match = {DST[v]: (str(net.network), str(net.netmask))} if net.prefixlen else {}
+            match = {DST[v]: masked(net)} if net.prefixlen else {}
             rules.append(Rule.make(TABLE_FORWARD, ROUTE + net.prefixlen, list(actions), eth_type=ETH[v], **match))
     local = {host: port for host, (edge, port) in attached.items() if edge == sw.name}
     rules += [Rule.make(TABLE_FORWARD, LOCAL, [("output", port)], eth_dst=plan.hosts[host].mac)

@@ -13,7 +13,8 @@ from egovlab.inventory.schema import PortSpec
 from egovlab.topology.model import EmulationPlan, HostNode
 
 from . import ddos
-from .program import CT_EST as EST, CT_NEW as NEW, CT_REL as REL, CT_ZONE, DROP_COUNTER, TABLE_FORWARD, TABLE_POLICY, Meter, Rule
+from .program import (CT_EST as EST, CT_NEW as NEW, CT_REL as REL, CT_ZONE, DROP_COUNTER, ETH, TABLE_FORWARD,
+                      TABLE_POLICY, Meter, Rule, masked)
 
 ICMP = {4: ("ip_proto", 1, "icmpv4_type"), 6: ("ip_proto", 58, "icmpv6_type")}
 
@@ -90,14 +91,14 @@ def new_connection_rules(index: PolicyIndex, host: HostNode, port: int) -> list[
         return [("ct_commit", CT_ZONE, index.pair(host.name, dst)), ("goto", TABLE_FORWARD)]
 
     own = {4: host.ipv4, 6: host.ipv6}
-    keys = {4: (0x0800, "ipv4_src", "ipv4_dst"), 6: (0x86DD, "ipv6_src", "ipv6_dst")}
+    keys = {v: (ETH[v], f"ipv{v}_src", f"ipv{v}_dst") for v in (4, 6)}
     for version, addr in own.items():  # inside one LAN or zone there is no boundary to enforce
         if addr is None:
             continue
         eth, k_src, k_dst = keys[version]
         net = netaddr.IPNetwork(f"{addr.ip}/{addr.prefixlen}")
         rules.append(Rule.make(TABLE_POLICY, 200, actions(host.name), ct_state=NEW, in_port=port, eth_type=eth,
-                               **{k_src: str(addr.ip), k_dst: (str(net.network), str(net.netmask))}))
+                               **{k_src: str(addr.ip), k_dst: masked(net)}))
     for dst, by_version in sorted(index.allowed(host.name).items()):
         d = index.hosts[dst]
         for version, ports in sorted(by_version.items()):

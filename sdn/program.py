@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 TABLE_CLASSIFY, TABLE_POLICY, TABLE_FORWARD = 0, 1, 2
 TABLE_NO_ROUTE = 3  # never holds a rule: a route to a destination that cannot be reached goes here (a table miss)
 ETH = {4: 0x0800, 6: 0x86DD}  # the EtherType of each IP version
+
+
+def masked(net) -> tuple[str, str]:
+    """A prefix (netaddr.IPNetwork) as a masked address match, (network, netmask), as os-ken takes it."""
+    return str(net.network), str(net.netmask)
 CT_ZONE = 1
 # conntrack states as the rules match them, (value, mask): +trk+new, +trk+est, +trk+rel
 CT_NEW, CT_EST, CT_REL = (0x21, 0x21), (0x22, 0x22), (0x24, 0x24)
