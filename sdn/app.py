@@ -21,7 +21,7 @@ from egovlab.inventory import loader
 from egovlab.topology.model import emulation_plan
 from egovlab.topology.state import state_dir
 
-from . import compiler, core, metrics
+from . import compiler, core, metrics, openflow, program
 
 CONFIG: dict = {}  # scenario, prefix, hosts_per_site, metrics_port: set by the launcher
 POLL_S = 2.0  # how often the switches' counters are read for the metrics
@@ -42,6 +42,8 @@ class EgovlabController(app_manager.OSKenApp):
         self.flow_counts: dict[int, int] = {}
         self.counters: dict[int, dict[int, tuple[int, int]]] = {}
         self._replies: dict[int, dict[int, tuple[int, int]]] = {}
+        self._readings: dict[int, _Reading] = {}  # xid of a table read of a connecting switch -> its reading
+        self._syncing: dict[int, int] = {}  # xid of the barrier after a switch's re-sync -> its dpid
         self.metrics_port = CONFIG.get("metrics_port")
         if self.metrics_port:
             metrics.serve(self, self.metrics_port)
@@ -59,36 +61,97 @@ class EgovlabController(app_manager.OSKenApp):
 
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
     def on_features(self, ev):
+        """A warm start. First the cheap question: does the switch hold its program's fingerprint,
+        and as many rules as that program? (Reading every switch's tables back costs os-ken's
+        parser ~2 s of CPU for the province, long enough for reconnecting switches to time out.)"""
         dp = ev.msg.datapath
         self.datapaths[dp.id] = dp
-        self.install(dp)
-
-    def install(self, dp) -> None:
-        """Replace everything this controller installed on the switch (re-sync: no duplicates)."""
-        installs = self.core.switch_up(dp.id)
-        if not installs:
+        if dp.id not in self.programs:
             self.logger.warning("egovlab: unknown switch dpid %016x", dp.id)
             return
-        for install in installs:
-            self._send_install(dp, install.program)
-        self._write_status()
-
-    def _send_install(self, dp, prog: compiler.SwitchProgram) -> None:
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        dp.send_msg(parser.OFPFlowMod(dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
-                                      out_group=ofp.OFPG_ANY, cookie=compiler.COOKIE,
-                                      cookie_mask=compiler.COOKIE_MASK, match=parser.OFPMatch()))
-        dp.send_msg(parser.OFPGroupMod(dp, command=ofp.OFPGC_DELETE, group_id=ofp.OFPG_ALL))
-        dp.send_msg(parser.OFPBarrierRequest(dp))
-        dp.send_msg(parser.OFPMeterMod(dp, command=ofp.OFPMC_DELETE, flags=0, meter_id=ofp.OFPM_ALL))
-        for meter in prog.meters.values():
-            dp.send_msg(self._meter_mod(dp, meter, ofp.OFPMC_ADD))
-        for group in prog.groups.values():
-            dp.send_msg(self._group_mod(dp, group, ofp.OFPGC_ADD))
-        dp.send_msg(parser.OFPBarrierRequest(dp))
-        for rule in prog.rules:
-            dp.send_msg(self._flow_mod(dp, rule))
-        dp.send_msg(parser.OFPBarrierRequest(dp))
+        self._ask(_Reading(dp, full=False), [
+            parser.OFPFlowStatsRequest(dp, 0, program.TABLE_FINGERPRINT, ofp.OFPP_ANY, ofp.OFPG_ANY,
+                                       program.FINGERPRINT_COOKIE, compiler.COOKIE_MASK, parser.OFPMatch()),
+            parser.OFPAggregateStatsRequest(dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY, compiler.COOKIE,
+                                            compiler.COOKIE_MASK, parser.OFPMatch())])
+
+    def _read_all(self, dp) -> None:
+        """Read what the switch holds: its rules with this controller's cookie, its groups and its
+        meters; `_resync` sends what differs once all three have arrived."""
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        self._ask(_Reading(dp, full=True), [
+            parser.OFPFlowStatsRequest(dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY, compiler.COOKIE,
+                                       compiler.COOKIE_MASK, parser.OFPMatch()),
+            parser.OFPGroupDescStatsRequest(dp, 0),
+            parser.OFPMeterConfigStatsRequest(dp, 0, ofp.OFPM_ALL)])
+
+    def _ask(self, reading: "_Reading", requests: list) -> None:
+        for req in requests:
+            reading.pending.add(reading.dp.set_xid(req))
+            self._readings[req.xid] = reading
+            reading.dp.send_msg(req)
+
+    @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    def on_port_desc(self, ev):
+        """A (re)connecting switch's ports as they are: a link cut while no controller ran counts."""
+        ofp = ev.msg.datapath.ofproto
+        for port in ev.msg.body:
+            name = port.name.decode() if isinstance(port.name, bytes) else port.name
+            is_down = bool(port.state & ofp.OFPPS_LINK_DOWN) or bool(port.config & ofp.OFPPC_PORT_DOWN)
+            self._reprogram_at(self.core.port_status(name, is_down, time.monotonic()))
+
+    def _read(self, msg, take) -> bool:
+        """One part of a connecting switch's table read (False: a reply to something else)."""
+        reading = self._readings.get(msg.xid)
+        if reading is None:
+            return False
+        take(reading)
+        if not msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE:
+            del self._readings[msg.xid]
+            reading.pending.discard(msg.xid)
+            if not reading.pending and self.datapaths.get(reading.dp.id) is reading.dp:
+                self._answered(reading)
+        return True
+
+    def _answered(self, reading: "_Reading") -> None:
+        dp = reading.dp
+        if reading.full:
+            self._resync(reading)
+        elif self.core.holds_program(dp.id, reading.cookies[0] if reading.cookies else None, reading.flow_count):
+            self._confirm(dp)
+        else:
+            self._read_all(dp)
+
+    @set_ev_cls(ofp_event.EventOFPGroupDescStatsReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    def on_group_desc(self, ev):
+        ofp = ev.msg.datapath.ofproto
+        self._read(ev.msg, lambda r: r.groups.update((g.group_id, openflow.group_of(g, ofp)) for g in ev.msg.body))
+
+    @set_ev_cls(ofp_event.EventOFPMeterConfigStatsReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    def on_meter_config(self, ev):
+        self._read(ev.msg, lambda r: r.meters.update((m.meter_id, openflow.meter_of(m)) for m in ev.msg.body))
+
+    def _resync(self, reading: "_Reading") -> None:
+        dp = reading.dp
+        held = compiler.SwitchProgram(dp.id, "", reading.rules, reading.groups, reading.meters)
+        update = self.core.switch_up(dp.id, held)
+        self._send_updates([update])
+        self._confirm(dp)
+        self.logger.info("egovlab: %016x re-synced, %d rule changes", dp.id, update.changed_rules)
+
+    def _confirm(self, dp) -> None:
+        """A barrier: its reply says the switch has done everything sent before it."""
+        barrier = dp.ofproto_parser.OFPBarrierRequest(dp)
+        self._syncing[dp.set_xid(barrier)] = dp.id
+        dp.send_msg(barrier)
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    def on_barrier(self, ev):
+        dpid = self._syncing.pop(ev.msg.xid, None)
+        if dpid is not None:
+            self.core.synced(dpid)
+            self._write_status()
 
     def _write_status(self) -> None:
         """Where `egovlab up --sdn` sees that every switch holds its rules."""
@@ -98,53 +161,6 @@ class EgovlabController(app_manager.OSKenApp):
         tmp.write_text(json.dumps({**self.core.status(), "metrics": f"http://127.0.0.1:{self.metrics_port}/metrics"
                                    if self.metrics_port else None}))
         tmp.replace(d / "controller.json")
-
-    def _group_mod(self, dp, group: compiler.Group, command: int):
-        ofp, parser = dp.ofproto, dp.ofproto_parser
-        if group.kind == "all":  # the TAP: a copy, re-addressed to the sensor, out of the SOC port
-            buckets = [parser.OFPBucket(watch_port=ofp.OFPP_ANY, watch_group=ofp.OFPG_ANY,
-                                        actions=[parser.OFPActionSetField(eth_dst=group.set_eth_dst),
-                                                 parser.OFPActionOutput(out)]) for _, out in group.buckets]
-            return parser.OFPGroupMod(dp, command=command, type_=ofp.OFPGT_ALL, group_id=group.group_id,
-                                      buckets=buckets)
-        buckets = [parser.OFPBucket(watch_port=watch, watch_group=ofp.OFPG_ANY, actions=[parser.OFPActionOutput(out)])
-                   for watch, out in group.buckets]
-        return parser.OFPGroupMod(dp, command=command, type_=ofp.OFPGT_FF, group_id=group.group_id, buckets=buckets)
-
-    def _meter_mod(self, dp, meter: compiler.Meter, command: int):
-        ofp, parser = dp.ofproto, dp.ofproto_parser
-        band = parser.OFPMeterBandDrop(rate=meter.rate_kbps, burst_size=meter.burst_kb)
-        return parser.OFPMeterMod(dp, command=command, flags=ofp.OFPMF_KBPS | ofp.OFPMF_BURST,
-                                  meter_id=meter.meter_id, bands=[band])
-
-    def _flow_mod(self, dp, rule: compiler.Rule):
-        ofp, parser = dp.ofproto, dp.ofproto_parser
-        actions, instructions = [], []
-        for act in rule.actions:
-            kind = act[0]
-            if kind == "output":
-                actions.append(parser.OFPActionOutput(act[1]))
-            elif kind == "group":
-                actions.append(parser.OFPActionGroup(act[1]))
-            elif kind == "controller":
-                actions.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER))
-            elif kind == "ct":  # conntrack lookup, then continue in table act[2]
-                actions.append(parser.NXActionCT(flags=0, zone_src="", zone_ofs_nbits=act[1],
-                                                 recirc_table=act[2], alg=0, actions=[]))
-            elif kind == "ct_commit":  # commit, marking the connection with its zone pair (None: keep)
-                mark = [] if act[2] is None else [parser.OFPActionSetField(ct_mark=act[2])]
-                actions.append(parser.NXActionCT(flags=1, zone_src="", zone_ofs_nbits=act[1], recirc_table=255,
-                                                 alg=0, actions=mark))
-            elif kind == "set_eth_dst":
-                actions.append(parser.OFPActionSetField(eth_dst=act[1]))
-            elif kind == "goto":
-                instructions.append(parser.OFPInstructionGotoTable(act[1]))
-            elif kind == "meter":
-                instructions.append(parser.OFPInstructionMeter(act[1], ofp.OFPIT_METER))
-        if actions:
-            instructions.insert(0, parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions))
-        return parser.OFPFlowMod(dp, cookie=rule.cookie, table_id=rule.table, priority=rule.priority,
-                                 match=parser.OFPMatch(**dict(rule.match)), instructions=instructions)
 
     # -- counters for the metrics --------------------------------------------------------------
 
@@ -159,12 +175,17 @@ class EgovlabController(app_manager.OSKenApp):
                                                        compiler.COOKIE | compiler.COUNTED,
                                                        compiler.COOKIE_MASK | compiler.COUNTED, parser.OFPMatch()))
 
-    @set_ev_cls(ofp_event.EventOFPAggregateStatsReply, MAIN_DISPATCHER)
+    @set_ev_cls(ofp_event.EventOFPAggregateStatsReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def on_aggregate_stats(self, ev):
-        self.flow_counts[ev.msg.datapath.id] = ev.msg.body.flow_count
+        if not self._read(ev.msg, lambda r: setattr(r, "flow_count", ev.msg.body.flow_count)):
+            self.flow_counts[ev.msg.datapath.id] = ev.msg.body.flow_count
 
-    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
+    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def on_flow_stats(self, ev):
+        ofp = ev.msg.datapath.ofproto
+        if self._read(ev.msg, lambda r: r.rules.extend(openflow.rule_of(f, ofp) for f in ev.msg.body) if r.full
+                      else r.cookies.extend(f.cookie for f in ev.msg.body)):
+            return
         dpid = ev.msg.datapath.id
         part = self._replies.setdefault(dpid, {})
         for stat in ev.msg.body:
@@ -179,6 +200,8 @@ class EgovlabController(app_manager.OSKenApp):
         dp = ev.datapath
         if dp.id is not None and self.datapaths.get(dp.id) is dp:
             del self.datapaths[dp.id]
+        for xid in [x for x, reading in self._readings.items() if reading.dp is dp]:
+            del self._readings[xid]  # a read cut short: the switch is read anew when it reconnects
 
     # -- ARP / ND ---------------------------------------------------------------------------
 
@@ -271,16 +294,31 @@ class EgovlabController(app_manager.OSKenApp):
                 kind = op[0]
                 if kind == "barrier":
                     dp.send_msg(parser.OFPBarrierRequest(dp))
+                elif kind in ("meter_add", "meter_modify"):
+                    command = ofp.OFPMC_ADD if kind == "meter_add" else ofp.OFPMC_MODIFY
+                    dp.send_msg(openflow.meter_mod(dp, op[1], command))
                 elif kind in ("group_add", "group_modify"):
                     command = ofp.OFPGC_ADD if kind == "group_add" else ofp.OFPGC_MODIFY
-                    dp.send_msg(self._group_mod(dp, op[1], command))
+                    dp.send_msg(openflow.group_mod(dp, op[1], command))
                 elif kind == "flow_add":
-                    dp.send_msg(self._flow_mod(dp, op[1]))
+                    dp.send_msg(openflow.flow_mod(dp, op[1]))
                 elif kind == "flow_delete":
-                    rule = op[1]
-                    dp.send_msg(parser.OFPFlowMod(dp, command=ofp.OFPFC_DELETE_STRICT, table_id=rule.table,
-                                                  priority=rule.priority, out_port=ofp.OFPP_ANY,
-                                                  out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**dict(rule.match))))
+                    dp.send_msg(openflow.flow_delete(dp, op[1]))
                 elif kind == "group_delete":
                     dp.send_msg(parser.OFPGroupMod(dp, command=ofp.OFPGC_DELETE, group_id=op[1]))
+                elif kind == "meter_delete":
+                    dp.send_msg(parser.OFPMeterMod(dp, command=ofp.OFPMC_DELETE, flags=0, meter_id=op[1]))
         return sum(u.changed_rules for u in updates)
+
+
+class _Reading:
+    """What a connecting switch holds, as the multipart replies arrive: its fingerprint's cookie
+    and rule count (`full` False), or its rules, groups and meters (`full`)."""
+
+    def __init__(self, dp, full: bool):
+        self.dp, self.full, self.pending = dp, full, set()
+        self.cookies: list[int] = []
+        self.flow_count = 0
+        self.rules: list[compiler.Rule] = []
+        self.groups: dict[int, compiler.Group] = {}
+        self.meters: dict[int, compiler.Meter] = {}

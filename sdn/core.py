@@ -4,9 +4,12 @@ next, which address claims are takeovers, what a policy reload changes. Every me
 event (and `now`, so tests pass a fake clock) and returns what to send as plain data; the os-ken
 adapter (`app.py`) only decodes events, calls these methods and encodes what they return.
 
-Messages (`Op`): ("group_add"|"group_modify", Group), ("flow_add", Rule), ("flow_delete", Rule),
-("group_delete", id), ("barrier",). `Install` is a full re-sync of one switch: delete what this
-controller installed (by cookie), then meters, groups and rules.
+Messages (`Op`): ("meter_add"|"meter_modify", Meter), ("group_add"|"group_modify", Group),
+("flow_add", Rule), ("flow_delete", Rule), ("group_delete", id), ("meter_delete", id),
+("barrier",). A switch that connects and holds its program's fingerprint (`program.fingerprint`)
+with the right rule count is left alone; otherwise it is read (its rules with this controller's
+cookie, its groups and meters) and sent only what differs from its program. Either way a
+restarted controller leaves the tables a fail-secure switch kept forwarding with untouched.
 """
 from __future__ import annotations
 
@@ -17,16 +20,11 @@ from egovlab.topology.model import EmulationPlan
 
 from . import compiler
 from .compiler import SwitchProgram
+from .program import TABLE_FINGERPRINT, Rule, fingerprint
 
 COALESCE_S = 0.2  # port changes arriving within this window are recomputed together
 
 Op = tuple
-
-
-@dataclass(frozen=True)
-class Install:
-    dpid: int
-    program: SwitchProgram
 
 
 @dataclass(frozen=True)
@@ -36,13 +34,16 @@ class Update:
 
     @property
     def changed_rules(self) -> int:
-        return sum(1 for op in self.ops if op[0] in ("flow_add", "flow_delete"))
+        return sum(1 for op in self.ops if op[0] in ("flow_add", "flow_delete") and op[1].table != TABLE_FINGERPRINT)
 
 
 def diff(old: SwitchProgram, new: SwitchProgram) -> tuple[Op, ...]:
-    """Move a switch from one program to the next without a gap: groups first, then rules added
-    or changed (an add of an existing match replaces it in place), what is gone last."""
+    """Move a switch from one program to the next without a gap: meters and groups first, then
+    rules added or changed (an add of an existing match replaces it in place), what is gone last."""
     ops: list[Op] = []
+    for mid, meter in sorted(new.meters.items()):
+        if old.meters.get(mid) != meter:
+            ops.append(("meter_modify" if mid in old.meters else "meter_add", meter))
     for gid, group in sorted(new.groups.items()):
         if old.groups.get(gid) != group:
             ops.append(("group_modify" if gid in old.groups else "group_add", group))
@@ -54,7 +55,16 @@ def diff(old: SwitchProgram, new: SwitchProgram) -> tuple[Op, ...]:
             if (r.table, r.priority, r.match) not in kept]
     ops.append(("barrier",))
     ops += [("group_delete", gid) for gid in sorted(set(old.groups) - set(new.groups))]
+    ops += [("meter_delete", mid) for mid in sorted(set(old.meters) - set(new.meters))]
     return tuple(ops)
+
+
+def stamped(ops: tuple[Op, ...], program: SwitchProgram) -> tuple[Op, ...]:
+    """An update that leaves the switch holding `program`: the old fingerprint removed before
+    anything changes, the new one written once the switch has confirmed the rest (barriers), so a
+    controller that dies half-way leaves a switch with no fingerprint, read in full next time."""
+    unstamp = Rule(TABLE_FINGERPRINT, 0, (), ())
+    return (("flow_delete", unstamp), ("barrier",), *ops, ("barrier",), ("flow_add", fingerprint(program)))
 
 
 def _order(rule) -> tuple:
@@ -68,7 +78,7 @@ class ControllerCore:
     down: set[str] = field(default_factory=set)  # switch interfaces reported down
     takeovers: dict[str, str] = field(default_factory=dict)  # host -> the standby that took over its address
     stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("installs", "recomputes", "reloads", "failovers", "takeovers", "givebacks", "arp_answers",
+        ("installs", "warm_starts", "resync_rule_changes", "recomputes", "reloads", "failovers", "takeovers", "givebacks", "arp_answers",
          "nd_answers"), 0))
     installed: set[int] = field(default_factory=set)
     pending_since: float | None = None  # a recomputation is scheduled
@@ -79,16 +89,35 @@ class ControllerCore:
         self.programs = self.compiler.programs()
         self.neighbours = compiler.neighbour_table(self.plan)
         self.counter_names = compiler.counter_names(self.scenario, self.plan)
+        self.link_ends = {link.intf(node) for link in self.plan.links for node in (link.a, link.b)}
 
     # -- switches -----------------------------------------------------------------------------
 
-    def switch_up(self, dpid: int) -> list[Install]:
+    def holds_program(self, dpid: int, fingerprint_cookie: int | None, rules: int) -> bool:
+        """A connecting switch reports the fingerprint rule's cookie (None: it has none) and how
+        many rules of this controller it holds: True when that is its program, rule for rule
+        (then nothing is sent; it counts as programmed once it confirms, `synced`)."""
+        program = self.programs.get(dpid)
+        if program is None or fingerprint_cookie != fingerprint(program).cookie or rules != len(program.rules):
+            return False
+        self.stats["installs"] += 1
+        self.stats["warm_starts"] += 1
+        return True
+
+    def switch_up(self, dpid: int, held: SwitchProgram) -> Update | None:
+        """A connected switch holding `held` (read from it): what moves it to its program (None:
+        not a switch of this lab). It counts as programmed once it confirms (`synced`)."""
         program = self.programs.get(dpid)
         if program is None:
-            return []
+            return None
+        update = Update(dpid, stamped(diff(held, program), program))
         self.stats["installs"] += 1
+        self.stats["resync_rule_changes"] += update.changed_rules
+        return update
+
+    def synced(self, dpid: int) -> None:
+        """The switch answered the barrier after its update: it holds its program."""
         self.installed.add(dpid)
-        return [Install(dpid, program)]
 
     def down_links(self) -> set[str]:
         """Both ends of a link count as down when either end is."""
@@ -100,7 +129,10 @@ class ControllerCore:
         return out
 
     def port_status(self, name: str, is_down: bool, now: float) -> float | None:
-        """A port went down or up; the time to recompute at, if a recomputation is newly due."""
+        """A port went down or up; the time to recompute at, if a recomputation is newly due. A
+        port no link of the plan ends on (a bridge's own internal port) changes nothing."""
+        if name not in self.link_ends or is_down == (name in self.down):
+            return None
         before = self.down_links()
         (self.down.add if is_down else self.down.discard)(name)
         after = self.down_links()
@@ -130,7 +162,8 @@ class ControllerCore:
     def _recompile(self, connected: set[int]) -> list[Update]:
         old = self.programs
         self.programs = self.compiler.programs(self.down_links(), self.takeovers)
-        return [Update(dpid, diff(old[dpid], self.programs[dpid])) for dpid in sorted(connected) if dpid in old]
+        return [Update(dpid, stamped(diff(old[dpid], self.programs[dpid]), self.programs[dpid]))
+                for dpid in sorted(connected) if dpid in old and old[dpid] != self.programs[dpid]]
 
     # -- addresses ------------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sys
 
+LISTEN_BACKLOG = 1024  # pending OpenFlow connections (the kernel caps it at net.core.somaxconn)
+
 
 def main(argv: list[str]) -> None:
     import eventlet
@@ -22,8 +24,16 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--metrics-port", type=int, default=None)
     args, _ = parser.parse_known_args(argv)  # extra arguments (egovlab-lab=PREFIX) only mark the process
 
+    import functools
+
     from os_ken import cfg
     from os_ken.base.app_manager import AppManager
+    from os_ken.lib import hub
+
+    # os-ken listens with eventlet's default backlog of 50: 210 switches reconnecting at once
+    # overflowed it (TcpExtListenOverflows), their SYNs were dropped, and Open vSwitch timed the
+    # connections out and backed off for seconds.
+    hub.listen = functools.partial(eventlet.listen, backlog=LISTEN_BACKLOG)
 
     from egovlab.sdn import app
 

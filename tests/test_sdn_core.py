@@ -11,7 +11,8 @@ import yaml
 from egovlab.inventory import loader, policy_edit
 from egovlab.inventory.policy import Intent
 from egovlab.sdn import compiler, verify
-from egovlab.sdn.core import COALESCE_S, ControllerCore, Install, Update
+from egovlab.sdn.core import COALESCE_S, ControllerCore, Update
+from egovlab.sdn.program import TABLE_FINGERPRINT, fingerprint
 from egovlab.topology import faults
 from egovlab.topology.model import emulation_plan
 
@@ -26,14 +27,13 @@ class FakeSwitch:
         self.dpid, self.rules, self.groups, self.meters, self.watch = dpid, {}, {}, {}, watch
 
     def apply(self, message) -> None:
-        if isinstance(message, Install):  # delete what the controller installed, then everything anew
-            p = message.program
-            self.rules = {(r.table, r.priority, r.match): r for r in p.rules}
-            self.groups, self.meters = dict(p.groups), dict(p.meters)
-            return
         for op in message.ops:
             kind = op[0]
-            if kind in ("group_add", "group_modify"):
+            if kind in ("meter_add", "meter_modify"):
+                self.meters[op[1].meter_id] = op[1]
+            elif kind == "meter_delete":
+                self.meters.pop(op[1], None)
+            elif kind in ("group_add", "group_modify"):
                 self.groups[op[1].group_id] = op[1]
             elif kind == "flow_add":
                 r = op[1]
@@ -47,7 +47,12 @@ class FakeSwitch:
                 self.watch(self)
 
     def program(self, name: str) -> compiler.SwitchProgram:
-        return compiler.SwitchProgram(self.dpid, name, list(self.rules.values()), dict(self.groups), dict(self.meters))
+        """What it holds, but for the fingerprint (which is no part of any compiled program)."""
+        rules = [r for r in self.rules.values() if r.table != TABLE_FINGERPRINT]
+        return compiler.SwitchProgram(self.dpid, name, rules, dict(self.groups), dict(self.meters))
+
+    def fingerprint(self) -> int | None:
+        return next((r.cookie for r in self.rules.values() if r.table == TABLE_FINGERPRINT), None)
 
 
 def _lab(name: str = "small-dc.yml"):
@@ -56,9 +61,21 @@ def _lab(name: str = "small-dc.yml"):
     core = ControllerCore(sc, plan)
     switches = {s.dpid: FakeSwitch(s.dpid) for s in plan.switches.values()}
     for dpid, sw in switches.items():
-        for message in core.switch_up(dpid):
-            sw.apply(message)
+        _connect(core, sw)
     return sc, plan, core, switches
+
+
+def _connect(core, sw: FakeSwitch) -> Update:
+    """A switch connects: the controller asks for its fingerprint and rule count; unless they name
+    its program, it reads what the switch holds and sends the difference; the switch confirms
+    (the barrier's reply)."""
+    if core.holds_program(sw.dpid, sw.fingerprint(), len(sw.program("").rules)):
+        update = Update(sw.dpid, ())
+    else:
+        update = core.switch_up(sw.dpid, sw.program(""))
+        sw.apply(update)
+    core.synced(sw.dpid)
+    return update
 
 
 def _tables(programs: dict[int, compiler.SwitchProgram]) -> dict[int, compiler.SwitchProgram]:
@@ -86,7 +103,38 @@ def test_switches_brought_up_hold_exactly_the_compiled_program_and_it_equals_the
     sc, plan, core, switches = _lab()
     assert core.installed == set(switches) and core.stats["installs"] == len(switches)
     assert verify.verify(Intent(sc), plan, _programs(plan, switches)).equal
-    assert core.switch_up(999) == []  # an unknown switch gets nothing
+    assert core.switch_up(999, compiler.SwitchProgram(999, "")) is None  # an unknown switch gets nothing
+
+
+def test_a_restarted_controller_sends_a_switch_only_what_differs_from_what_it_holds():
+    """The warm start: a switch that kept its program (fail-secure) is known by its fingerprint
+    and sent nothing; one left half-updated (its fingerprint removed first) holding a stale rule,
+    group and meter, and lacking a rule, is read and gets exactly those fixed."""
+    sc, plan, core, switches = _lab()
+    restarted = ControllerCore(sc, plan)
+    dpid = plan.switches[plan.node("dc/core")].dpid
+    assert all(_connect(restarted, sw).ops == () for sw in switches.values())  # by fingerprint
+    assert restarted.installed == set(switches) and restarted.stats["warm_starts"] == len(switches)
+
+    sw = switches[dpid]
+    wanted = _programs(plan, {dpid: sw})[dpid]
+    missing = wanted.rules[0]
+    del sw.rules[(missing.table, missing.priority, missing.match)]
+    stale = compiler.Rule.make(compiler.TABLE_FORWARD, 7, [("output", 1)], eth_type=0x0800, ipv4_dst="192.0.2.9")
+    sw.rules[(stale.table, stale.priority, stale.match)] = stale
+    sw.groups[4242] = compiler.Group(4242, ((1, 2),))
+    sw.meters[77] = compiler.Meter(77, 1000, 100)
+    held = len(sw.program("").rules)
+    assert not ControllerCore(sc, plan).holds_program(dpid, sw.fingerprint(), held + 1)  # another count
+    sw.rules = {k: r for k, r in sw.rules.items() if r.table != TABLE_FINGERPRINT}  # an update cut short
+    again = ControllerCore(sc, plan)
+    assert not again.holds_program(dpid, sw.fingerprint(), held)
+    update = again.switch_up(dpid, sw.program(""))
+    assert update.changed_rules == 2 and update.ops[-1] == ("flow_add", fingerprint(wanted))
+    assert update.ops[0] == ("flow_delete", compiler.Rule(TABLE_FINGERPRINT, 0, (), ()))
+    assert {op[0] for op in update.ops} == {"flow_add", "flow_delete", "group_delete", "meter_delete", "barrier"}
+    sw.apply(update)
+    assert _programs(plan, {dpid: sw})[dpid] == wanted
 
 
 def test_a_cut_is_coalesced_then_reprogrammed_and_a_connection_still_gets_through():
@@ -134,9 +182,12 @@ def test_the_move_to_a_new_program_is_hitless():
         changed += u.changed_rules
     assert changed > 0 and not missing
     for u in updates:  # groups before rules that use them; deletions after additions
-        kinds = [op[0] for op in u.ops]
+        kinds = [op[0] for op in u.ops if not (op[0].startswith("flow") and op[1].table == TABLE_FINGERPRINT)]
         if "flow_add" in kinds and "flow_delete" in kinds:
             assert kinds.index("flow_add") < kinds.index("flow_delete")
+        # the fingerprint goes first and comes back last, each side of a barrier
+        assert u.ops[:2] == (("flow_delete", compiler.Rule(TABLE_FINGERPRINT, 0, (), ())), ("barrier",))
+        assert u.ops[-2:] == (("barrier",), ("flow_add", fingerprint(new[u.dpid])))
 
 
 def test_address_claims_only_a_standby_of_the_same_service_may_take_over():
@@ -182,4 +233,5 @@ def test_updates_go_only_to_connected_switches():
     core.port_status(a, True, now=0.0)
     some = set(list(switches)[:2])
     updates, _ = core.reprogram(some)
-    assert {u.dpid for u in updates} == some and all(isinstance(u, Update) for u in updates)
+    assert {u.dpid for u in updates} <= some and all(isinstance(u, Update) for u in updates)
+    assert updates and all(u.ops for u in updates)  # a switch whose program stays is sent nothing
