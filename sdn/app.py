@@ -95,11 +95,8 @@ class EgovlabController(app_manager.OSKenApp):
     @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def on_port_desc(self, ev):
         """A (re)connecting switch's ports as they are: a link cut while no controller ran counts."""
-        ofp = ev.msg.datapath.ofproto
         for port in ev.msg.body:
-            name = port.name.decode() if isinstance(port.name, bytes) else port.name
-            is_down = bool(port.state & ofp.OFPPS_LINK_DOWN) or bool(port.config & ofp.OFPPC_PORT_DOWN)
-            self._reprogram_at(self.core.port_status(name, is_down, time.monotonic()))
+            self._port(port, ev.msg.datapath.ofproto)
 
     def _read(self, msg, take) -> bool:
         """One part of a connecting switch's table read (False: a reply to something else)."""
@@ -253,8 +250,10 @@ class EgovlabController(app_manager.OSKenApp):
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     def on_port_status(self, ev):
-        msg = ev.msg
-        port, ofp = msg.desc, msg.datapath.ofproto
+        self._port(ev.msg.desc, ev.msg.datapath.ofproto)
+
+    def _port(self, port, ofp) -> None:
+        """A port as a switch describes it (a status change, or its ports at connection)."""
         name = port.name.decode() if isinstance(port.name, bytes) else port.name
         is_down = bool(port.state & ofp.OFPPS_LINK_DOWN) or bool(port.config & ofp.OFPPC_PORT_DOWN)
         self._reprogram_at(self.core.port_status(name, is_down, time.monotonic()))

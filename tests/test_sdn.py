@@ -67,14 +67,17 @@ def _tcp(lab, src: str, dst: str, port: int) -> bool:
     return r.returncode == 0
 
 
-def _flow_count(lab, bridge: str) -> tuple[int, int]:
-    """Rules and groups the switch holds, asked of the Open vSwitch daemon that runs it."""
+def _ofctl(lab, command: str, bridge: str, *args: str) -> str:
+    """ovs-ofctl COMMAND BRIDGE ARGS..., asked of the Open vSwitch daemon that runs the bridge."""
     shard = lab.net[bridge].shard
-    env = {**os.environ, **shard.env} if shard else None
-    flows = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", bridge, f"cookie={compiler.COOKIE:#x}/-1"],
-                           capture_output=True, text=True, env=env).stdout.splitlines()
-    groups = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-groups", bridge],
-                            capture_output=True, text=True, env=env).stdout.splitlines()
+    return subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", command, bridge, *args], capture_output=True, text=True,
+                          check=True, env={**os.environ, **shard.env} if shard else None).stdout
+
+
+def _flow_count(lab, bridge: str) -> tuple[int, int]:
+    """Rules and groups the switch holds."""
+    flows = _ofctl(lab, "dump-flows", bridge, f"cookie={compiler.COOKIE:#x}/-1").splitlines()
+    groups = _ofctl(lab, "dump-groups", bridge).splitlines()
     return sum("cookie=" in l for l in flows), sum("group_id=" in l for l in groups)
 
 
@@ -101,9 +104,7 @@ def test_controller_failure_leaves_traffic_flowing_and_a_restart_converges_to_th
         assert not _tcp(lab, "town-xa-01-h1", "db-1", 5432)
         age = _youngest_rule_s(lab, edge)
         # one switch without its fingerprint (as an update cut short leaves it): read back in full
-        shard = lab.net[edge].shard
-        subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "del-flows", edge, f"table={program.TABLE_FINGERPRINT}"],
-                       check=True, env={**os.environ, **shard.env} if shard else None)
+        _ofctl(lab, "del-flows", edge, f"table={program.TABLE_FINGERPRINT}")
 
         restarted = time.time()
         lab.controller_process, _ = launcher.start(lab.scenario.source, prefix=prefix, hosts_per_site=None,
@@ -136,18 +137,12 @@ def test_controller_failure_leaves_traffic_flowing_and_a_restart_converges_to_th
 
 
 def _has_fingerprint(lab, bridge: str) -> bool:
-    shard = lab.net[bridge].shard
-    return "cookie=" in subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", bridge,
-                                        f"table={program.TABLE_FINGERPRINT}"], capture_output=True, text=True,
-                                       env={**os.environ, **shard.env} if shard else None).stdout
+    return "cookie=" in _ofctl(lab, "dump-flows", bridge, f"table={program.TABLE_FINGERPRINT}")
 
 
 def _youngest_rule_s(lab, bridge: str) -> float:
     """Seconds the most recently (re)installed rule of this controller has been on the switch."""
-    shard = lab.net[bridge].shard
-    env = {**os.environ, **shard.env} if shard else None
-    flows = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", bridge, f"cookie={compiler.COOKIE:#x}/-1"],
-                           capture_output=True, text=True, env=env).stdout
+    flows = _ofctl(lab, "dump-flows", bridge, f"cookie={compiler.COOKIE:#x}/-1")
     return min(float(d) for d in re.findall(r"duration=([0-9.]+)s", flows))
 
 
