@@ -25,6 +25,7 @@ from . import compiler, core, metrics, openflow, program
 
 CONFIG: dict = {}  # scenario, prefix, hosts_per_site, metrics_port: set by the launcher
 POLL_S = 2.0  # how often the switches' counters are read for the metrics
+NA_SOLICITED, NA_OVERRIDE = 0b010, 0b001  # a neighbour advertisement's flags R S O, as os-ken reads them (`res`)
 
 
 class EgovlabController(app_manager.OSKenApp):
@@ -228,6 +229,14 @@ class EgovlabController(app_manager.OSKenApp):
             return
         ns = pkt.get_protocol(icmpv6.icmpv6)
         ip6 = pkt.get_protocol(ipv6.ipv6)
+        if ns is not None and ns.type_ == icmpv6.ND_NEIGHBOR_ADVERT and not ns.data.res & NA_SOLICITED:
+            # an unsolicited advertisement announces an address: IPv6's gratuitous ARP
+            tla = next((o.hw_src for o in [ns.data.option] if isinstance(o, icmpv6.nd_option_tla)), eth.src)
+            accepted, at = self.core.claim(ns.data.dst, tla, time.monotonic())
+            if not accepted:
+                self.logger.warning("egovlab: ignored a claim of %s by %s", ns.data.dst, tla)
+            self._reprogram_at(at)
+            return
         if ns is not None and ns.type_ == icmpv6.ND_NEIGHBOR_SOLICIT and ip6 is not None:
             target = ns.data.dst
             mac = self.core.neighbour(target, "nd")
@@ -237,7 +246,7 @@ class EgovlabController(app_manager.OSKenApp):
             reply.add_protocol(ethernet.ethernet(ethertype=eth.ethertype, dst=eth.src, src=mac))
             reply.add_protocol(ipv6.ipv6(src=target, dst=ip6.src, nxt=58, hop_limit=255))
             reply.add_protocol(icmpv6.icmpv6(type_=icmpv6.ND_NEIGHBOR_ADVERT, data=icmpv6.nd_neighbor(
-                res=3, dst=target, option=icmpv6.nd_option_tla(hw_src=mac))))
+                res=NA_SOLICITED | NA_OVERRIDE, dst=target, option=icmpv6.nd_option_tla(hw_src=mac))))
             self._send(dp, in_port, reply)
 
     def _send(self, dp, port: int, pkt) -> None:

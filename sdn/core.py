@@ -90,6 +90,8 @@ class ControllerCore:
         self.neighbours = compiler.neighbour_table(self.plan)
         self.counter_names = compiler.counter_names(self.scenario, self.plan)
         self.link_ends = {link.intf(node) for link in self.plan.links for node in (link.a, link.b)}
+        self.by_mac = {h.mac: h.name for h in self.plan.hosts.values()}
+        self.owners = {str(a.ip): h.name for h in self.plan.hosts.values() for a in (h.ipv4, h.ipv6) if a is not None}
 
     # -- switches -----------------------------------------------------------------------------
 
@@ -175,30 +177,32 @@ class ControllerCore:
         return mac
 
     def claim(self, address: str, mac: str, now: float) -> tuple[bool, float | None]:
-        """A gratuitous announcement of `address` by `mac`: (accepted, time to recompute at). A
-        takeover only when the address is another host's and the scenario lets this host stand
-        in for it (a standby DC's server); the owner announcing its own address again takes it
-        back (the fail-back after a drill); anything else is ignored."""
-        if self.neighbours.get(address) in (None, mac):
-            return True, None
-        by_mac = {h.mac: h.name for h in self.plan.hosts.values()}
-        owner = next((h.name for h in self.plan.hosts.values()
-                      if address in (str(h.ipv4.ip) if h.ipv4 else None, str(h.ipv6.ip) if h.ipv6 else None)), None)
-        claimer = by_mac.get(mac)
-        if owner is not None and claimer == owner and owner in self.takeovers:
-            standby = self.plan.hosts[self.takeovers.pop(owner)]
-            mine = {str(a.ip) for a in (self.plan.hosts[owner].ipv4, self.plan.hosts[owner].ipv6) if a is not None}
-            for addr, m in list(self.neighbours.items()):
-                if m == standby.mac and addr in mine:
-                    self.neighbours[addr] = mac
+        """A gratuitous announcement of `address` by `mac` (a gratuitous ARP, or an unsolicited
+        IPv6 neighbour advertisement): (accepted, time to recompute at). A takeover only when the
+        address is another host's and the scenario lets this host stand in for it (a standby
+        DC's server); the same standby announcing the owner's other address (the second IP
+        version) is the same takeover; the owner announcing its own address again takes it back
+        (the fail-back); anything else is ignored.
+
+        The neighbour table never changes: hosts keep the owner's MAC for its addresses, and
+        while a takeover lasts the fabric re-addresses those frames to the standby (a host route
+        with set_eth_dst). Answering with the standby's MAC instead made hosts keep sending to it
+        after the giveback: citizens timed out for more than 24 s after a failback (measured)."""
+        owner = self.owners.get(address)
+        claimer = self.by_mac.get(mac)
+        if owner is None or claimer is None:
+            return True, None  # not a lab address, or not a lab host: nothing to do
+        if claimer == owner:
+            if owner not in self.takeovers:
+                return True, None  # its own address, announced again
+            del self.takeovers[owner]
             self.stats["givebacks"] += 1
             return True, self._schedule(f"{address} given back to {owner}", now)
-        if owner is None or claimer is None or not compiler.takeover_allowed(self.scenario, self.plan, owner, claimer):
+        if self.takeovers.get(owner) == claimer:
+            return True, None  # already this standby's: the other address of the same takeover
+        if not compiler.takeover_allowed(self.scenario, self.plan, owner, claimer):
             return False, None
         self.takeovers[owner] = claimer
-        for addr, m in list(self.neighbours.items()):
-            if m == self.plan.hosts[owner].mac:
-                self.neighbours[addr] = mac
         self.stats["takeovers"] += 1
         return True, self._schedule(f"{address} taken over by {claimer}", now)
 

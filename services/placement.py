@@ -38,9 +38,19 @@ class Deployment:
     ngsp: str
     replication: str  # sync | async
     service_address: str  # the portal's address citizens use; the standby takes it over
+    service_address6: str | None = None  # ... and its IPv6 one, where the portal has one
 
     def hosts(self) -> list[str]:
         return [*self.primary.servers.values(), *self.standby.servers.values()]
+
+    def service_addresses(self) -> dict[int, str]:
+        """IP version -> the portal's service address in it."""
+        return {4: self.service_address, **({6: self.service_address6} if self.service_address6 else {})}
+
+    def url(self, version: int = 4) -> str:
+        """The portal's base URL citizens use in that IP version."""
+        address = self.service_addresses()[version]
+        return f"https://[{address}]" if version == 6 else f"https://{address}"
 
 
 def service_port(sc: Scenario, service: str) -> int:
@@ -79,7 +89,7 @@ def plan_deployment(sc: Scenario, plan: EmulationPlan, replication: str | None =
     p, s = _site(sc, plan, primary), _site(sc, plan, standby)
     web = plan.hosts[plan.node(p.servers["cong-dvc"])]
     mode = replication or (sc.spec.resilience.replication if sc.spec.resilience else "async")
-    return Deployment(p, s, ngsp, mode, str(web.ipv4.ip))
+    return Deployment(p, s, ngsp, mode, str(web.ipv4.ip), str(web.ipv6.ip) if web.ipv6 else None)
 
 
 def host(plan: EmulationPlan, label: str) -> HostNode:
@@ -90,6 +100,7 @@ def inventory(sc: Scenario, plan: EmulationPlan, dep: Deployment, *, root: str, 
               python: str, schema: str, bastion_pids: dict[str, int]) -> dict:
     """The deployment layer of the Ansible inventory (used beside the scenario's exported one)."""
     ip = lambda label: str(host(plan, label).ipv4.ip)  # noqa: E731
+    ip6 = lambda label: [str(host(plan, label).ipv6.ip)] if host(plan, label).ipv6 else []  # noqa: E731
     hosts: dict[str, dict] = {}
     groups: dict[str, list[str]] = {"postgresql_primary": [], "postgresql_standby": [], "egov_apps": [], "portal": []}
     internal_nets = sorted({str(netaddr.IPNetwork(str(host(plan, site.servers[t]).ipv4)).cidr)
@@ -129,7 +140,7 @@ def inventory(sc: Scenario, plan: EmulationPlan, dep: Deployment, *, root: str, 
                          egov_port=PORTAL_APP_PORT if portal else service_port(sc, tier))
                 if portal:
                     groups["portal"].append(label)
-                    v["egov_tls_names"] = sorted({ip(label), dep.service_address})
+                    v["egov_tls_names"] = sorted({ip(label), *ip6(label), *dep.service_addresses().values()})
             hosts[label] = v
     return {"all": {
         "vars": {"egov_python": python, "egov_ssh_dir": ssh_dir, "egov_ca_dir": ca_dir, "egov_schema": schema,

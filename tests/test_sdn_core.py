@@ -193,23 +193,32 @@ def test_the_move_to_a_new_program_is_hitless():
 def test_address_claims_only_a_standby_of_the_same_service_may_take_over():
     sc, plan, core, switches = _lab()
     web1, web2, db1 = (plan.hosts[plan.by_label[h]] for h in ("web-1", "web-2", "db-1"))
-    assert core.claim(str(web1.ipv4.ip), web1.mac, now=1.0) == (True, None)  # its own address
-    assert core.claim(str(web1.ipv4.ip), db1.mac, now=1.0) == (False, None)  # another service's server
+    v4, v6 = str(web1.ipv4.ip), str(web1.ipv6.ip)
+    assert core.claim(v4, web1.mac, now=1.0) == (True, None)  # its own address
+    assert core.claim(v4, db1.mac, now=1.0) == (False, None)  # another service's server
+    assert core.claim(v6, db1.mac, now=1.0) == (False, None)  # ... in either IP version
     assert core.claim("198.51.100.9", db1.mac, now=1.0) == (True, None)  # not a lab address: nothing to do
-    accepted, at = core.claim(str(web1.ipv4.ip), web2.mac, now=2.0)
+    accepted, at = core.claim(v4, web2.mac, now=2.0)
     assert accepted and at == 2.0 + COALESCE_S and core.takeovers == {web1.name: web2.name}
-    assert core.neighbour(str(web1.ipv4.ip)) == web2.mac and core.stats["arp_answers"] == 1
+    # the same standby announcing the IPv6 address (its neighbour advertisement) is the same takeover
+    assert core.claim(v6, web2.mac, now=2.05) == (True, None) and core.stats["takeovers"] == 1
+    # hosts keep the owner's MAC: the fabric re-addresses the frames while the takeover lasts
+    assert core.neighbour(v4) == web1.mac and core.neighbour(v6, "nd") == web1.mac
+    assert core.stats["arp_answers"] == 1 and core.stats["nd_answers"] == 1
     assert core.neighbour("198.51.100.9") is None
     for u in core.reprogram(set(switches))[0]:
         switches[u.dpid].apply(u)
     assert _programs(plan, switches) == _compiled(sc, plan, takeovers={web1.name: web2.name})
-    # the owner announcing its own address again takes it back: the program is the plan's again
-    accepted, at = core.claim(str(web1.ipv4.ip), web1.mac, now=3.0)
+    # the owner announcing its own address again (either version) takes it back: the plan's program again
+    accepted, at = core.claim(v6, web1.mac, now=3.0)
     assert accepted and at == 3.0 + COALESCE_S and core.takeovers == {} and core.stats["givebacks"] == 1
-    assert core.neighbour(str(web1.ipv4.ip)) == web1.mac and core.neighbour(str(web2.ipv4.ip)) == web2.mac
+    assert core.claim(v4, web1.mac, now=3.01) == (True, None) and core.stats["givebacks"] == 1
+    assert core.neighbour(v4) == web1.mac and core.neighbour(str(web2.ipv4.ip)) == web2.mac
     for u in core.reprogram(set(switches))[0]:
         switches[u.dpid].apply(u)
     assert _programs(plan, switches) == _compiled(sc, plan)
+    # and a second takeover after the giveback is one again
+    assert core.claim(v6, web2.mac, now=4.0)[1] == 4.0 + COALESCE_S and core.stats["takeovers"] == 2
 
 
 def test_a_policy_reload_moves_the_switches_and_a_changed_network_is_refused():

@@ -28,7 +28,9 @@ def test_each_dc_gets_one_server_per_tier_and_its_own_bastion(dongthap, plan):
     assert (dep.primary.bastion, dep.standby.bastion, dep.ngsp) == ("jump-1", "bk-jump-1", "ngsp-1")
     assert dep.replication == dongthap.spec.resilience.replication
     assert placement.plan_deployment(dongthap, plan, "sync").replication == "sync"
-    assert dep.service_address == str(plan.hosts[plan.node("web-dvc-1")].ipv4.ip)
+    web = plan.hosts[plan.node("web-dvc-1")]
+    assert dep.service_addresses() == {4: str(web.ipv4.ip), 6: str(web.ipv6.ip)}
+    assert dep.url(6) == f"https://[{web.ipv6.ip}]" and dep.url(4) == f"https://{web.ipv4.ip}"
 
 
 def test_the_inventory_reaches_servers_on_their_management_address_through_their_dcs_bastion(dongthap, plan):
@@ -49,8 +51,11 @@ def test_the_inventory_reaches_servers_on_their_management_address_through_their
     assert hosts["web-dvc-1"]["egov_env"]["MOTCUA_URL"] == f"http://{ip('app-motcua-1')}:8443"
     assert hosts["lgsp-1"]["egov_env"]["NGSP_URL"] == f"https://{ip('ngsp-1')}:443"
     assert "password={{ egov_db_password }}" in hosts["app-motcua-1"]["egov_env"]["DB"]  # never in the file
-    # the standby portal's certificate names the address it takes over
-    assert dep.service_address in hosts["bk-web-dvc-1"]["egov_tls_names"]
+    # the standby portal's certificate names the addresses it takes over, in both IP versions
+    for label in ("web-dvc-1", "bk-web-dvc-1"):
+        own = plan.hosts[plan.node(label)]
+        assert set(hosts[label]["egov_tls_names"]) == {*dep.service_addresses().values(), str(own.ipv4.ip),
+                                                       str(own.ipv6.ip)}
     assert hosts["db-1"]["egov_replication_peers"] == [ip("bk-db-1")]
     assert hosts["db-1"]["egov_sync_standby"] == "bk_db_1"
     groups = inv["all"]["children"]
@@ -77,6 +82,56 @@ def test_the_drill_measures_rto_from_the_first_acknowledgement_after_the_failure
     assert nothing["lost"] == 0 and nothing["rpo_s"] == 0.0
     never = drill.analyse(attempts[:5], fail, present={"a", "b", "c"})
     assert never["rto_s"] is None and never["failed_during_outage"] == 2
+    # sent early, answered late (TCP retransmissions over the outage): not when the service came back
+    late = drill.analyse([*attempts, [100.2, 106.0, 201, "f"]], fail, present={"a", "b", "c", "d", "e", "f"})
+    assert late["rto_s"] == pytest.approx(3.4) and late["acknowledged"] == 6
+
+
+def test_the_service_recovers_when_every_ip_version_has():
+    v4 = {"rto_s": 3.1, "attempts": 300, "acknowledged": 280, "failed_during_outage": 20, "lost": 0, "rpo_s": 0.0}
+    v6 = {"rto_s": 3.4, "attempts": 300, "acknowledged": 279, "failed_during_outage": 21, "lost": 1, "rpo_s": 0.2}
+    both = drill.combine({"ipv4": v4, "ipv6": v6})
+    assert both == {"rto_s": 3.4, "attempts": 600, "acknowledged": 559, "failed_during_outage": 41, "lost": 1,
+                    "rpo_s": 0.2}
+    assert drill.combine({"ipv4": v4, "ipv6": {**v6, "rto_s": None}})["rto_s"] is None  # v6 never came back
+
+
+def test_a_citizen_submits_open_loop_so_a_hanging_submission_holds_no_other_back():
+    """A real HTTP server on loopback that leaves the first submission hanging past the client's
+    timeout: every other one is still sent on time and answered."""
+    import asyncio
+
+    from egovlab.services import loadgen
+
+    async def scenario():
+        seen = 0
+
+        async def serve(reader, writer):
+            nonlocal seen
+            await reader.readuntil(b"\r\n\r\n")
+            seen += 1
+            if seen == 1:
+                await asyncio.sleep(2.0)  # past the 0.5 s timeout
+            body = b'{"id": "%d"}' % seen
+            writer.write(b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+                         b"connection: close\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            return await loadgen.submit(f"http://127.0.0.1:{port}/api/applications", None, rate=20, seconds=1.0,
+                                        timeout_s=0.5)
+
+    attempts = asyncio.run(scenario())
+    assert len(attempts) == 20
+    sent = [a[0] - attempts[0][0] for a in attempts]
+    assert all(abs(s - n / 20) < 0.04 for n, s in enumerate(sent)), sent  # on schedule, not after the hung one
+    assert attempts[0][2] == 0 and attempts[0][1] - attempts[0][0] >= 0.5  # the hung one timed out
+    assert all(a[2] == 201 and a[3] for a in attempts[1:])
+    # the analysis sees the first answer after the 'failure' at the first send, not the hung one's
+    assert drill.analyse(attempts, attempts[0][0], present=set())["rto_s"] < 0.3
 
 
 def test_only_a_standby_of_the_same_service_may_take_over_an_address(dongthap, plan):

@@ -75,7 +75,8 @@ def drill(file: str, fail_dc: str, replication: str | None, seconds: float, rate
         result.prediction = dr.predict(sc, replication=result.replication, detection_s=result.detected_s,
                                        redirection_s=result.redirected_s - result.detected_s, submit_rate=rate)
     _report(result, sc)
-    report = {"drill": asdict(result), "deploy_s": round(recap.seconds, 1), "service_address": dep.service_address}
+    report = {"drill": asdict(result), "deploy_s": round(recap.seconds, 1),
+              "service_addresses": {f"ipv{v}": a for v, a in dep.service_addresses().items()}}
     write_file(Path(json_out), json.dumps(report, indent=1))
     console.print(f"wrote {json_out}")
 
@@ -89,7 +90,10 @@ def _report(result, sc) -> None:
     p = result.prediction or {}
     pred = lambda k: f"{p[k]['mean']:g} / {p[k]['p95']:g}" if k in p else "—"  # noqa: E731
     rto = f"{result.rto_s:.2f} s" if result.rto_s is not None else "not recovered"
-    table.add_row("RTO (first acknowledged submission after the failure)", rto, pred("rto") + " s")
+    table.add_row("RTO (every IP version's first acknowledgement after the failure)", rto, pred("rto") + " s")
+    for family, f in result.families.items():
+        rto_f = f"{f['rto_s']:.2f} s" if f["rto_s"] is not None else "not recovered"
+        table.add_row(f"  {family}: RTO, lost / acknowledged", f"{rto_f}, {f['lost']} / {f['acknowledged']}", "")
     table.add_row("RPO (acknowledged, then lost: time window)", f"{result.rpo_s:.2f} s", pred("rpo") + " s")
     table.add_row("acknowledged submissions lost", str(result.lost), pred("lost"))
     table.add_row("submissions failed during the outage", str(result.failed_during_outage), "")

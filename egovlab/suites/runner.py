@@ -77,7 +77,7 @@ class Runner:
             from egovlab.services import drill
 
             if drill.give_back(self.lab.plan, self.lab.pids, self.deployment):
-                self.progress("the standby portal gave the service address back to the primary")
+                self.progress("the standby portal gave the service addresses back to the primary")
         self.converged()
 
     def converged(self) -> float:
@@ -258,8 +258,8 @@ class Runner:
         survives = allowed(sc, endpoint_of(sc, citizen), endpoint_of(sc, web), port, 4) \
             and (citizen, web) not in self.lost_now()
         ca = str(deploy.workdir(plan.prefix) / "ca.crt")
-        waited = drill.healthy_after(self.lab.pids[plan.by_label[citizen]], f"https://{dep.service_address}/health",
-                                     ca, within_s=s.within)
+        waited = drill.healthy_after(self.lab.pids[plan.by_label[citizen]], f"{dep.url(4)}/health", ca,
+                                     within_s=s.within, prefix=plan.prefix)
         return StepResult(f"service {s.name} answers {citizen} through the portal", expected=f"within {s.within:g} s",
                           predicted="the path is open" if survives else "no path to the portal",
                           measured=f"healthy after {waited:.1f} s" if waited is not None else "no healthy answer",
