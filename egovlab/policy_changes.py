@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import httpx
 import yaml
 
 from egovlab import operations
@@ -19,7 +18,7 @@ from egovlab.inventory import addressing, policy_edit, safe_yaml
 from egovlab.inventory.errors import EgovlabError
 from egovlab.sdn import compiler, launcher, render
 from egovlab.topology import devices, faults
-from egovlab.topology.state import LabError, LabRecord, state_dir, update_state
+from egovlab.topology.state import LabRecord, state_dir, update_state
 
 
 def _raw(source: str) -> dict:
@@ -71,17 +70,7 @@ def compare(prefix: str, text: str, mode: str, device: str | None = None) -> dic
 
 def _reload(prefix: str, source: str) -> dict:
     """Ask the lab's controller to apply the scenario at `source` (its policy) now."""
-    status, secret = launcher.status(prefix), state_dir(prefix) / "controller.secret"
-    if status is None or not secret.exists():
-        raise LabError(f"lab '{prefix}' has no egovlab controller (up --standalone?): its policy cannot change")
-    url = status["metrics"].rsplit("/", 1)[0] + "/reload"
-    try:
-        r = httpx.post(url, json={"scenario": source}, headers={"X-Egovlab-Secret": secret.read_text()}, timeout=120)
-    except httpx.HTTPError as exc:
-        raise LabError(f"the controller of lab '{prefix}' did not answer: {exc}") from None
-    if r.status_code != 200:
-        raise LabError(f"the controller refused the policy: {r.json().get('error', r.text)}")
-    return r.json()
+    return launcher.control(prefix, "reload", {"scenario": source})
 
 
 def _switch_to(prefix: str, versions: list[str]) -> dict:

@@ -18,6 +18,7 @@ from os_ken.lib.packet import arp, ethernet, icmpv6, ipv6, packet
 from os_ken.ofproto import ofproto_v1_3
 
 from egovlab.inventory import loader
+from egovlab.topology.announce import NA_OVERRIDE, NA_SOLICITED
 from egovlab.topology.model import emulation_plan
 from egovlab.topology.state import state_dir
 
@@ -25,7 +26,6 @@ from . import compiler, core, metrics, openflow, program
 
 CONFIG: dict = {}  # scenario, prefix, hosts_per_site, metrics_port: set by the launcher
 POLL_S = 2.0  # how often the switches' counters are read for the metrics
-NA_SOLICITED, NA_OVERRIDE = 0b010, 0b001  # a neighbour advertisement's flags R S O, as os-ken reads them (`res`)
 
 
 class EgovlabController(app_manager.OSKenApp):
@@ -45,6 +45,7 @@ class EgovlabController(app_manager.OSKenApp):
         self._replies: dict[int, dict[int, tuple[int, int]]] = {}
         self._readings: dict[int, _Reading] = {}  # xid of a table read of a connecting switch -> its reading
         self._syncing: dict[int, int] = {}  # xid of the barrier after a switch's re-sync -> its dpid
+        self._audits: dict[int, dict] = {}  # dpid -> its drift from its program, as an audit read it
         self.metrics_port = CONFIG.get("metrics_port")
         if self.metrics_port:
             metrics.serve(self, self.metrics_port)
@@ -77,11 +78,11 @@ class EgovlabController(app_manager.OSKenApp):
             parser.OFPAggregateStatsRequest(dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY, compiler.COOKIE,
                                             compiler.COOKIE_MASK, parser.OFPMatch())])
 
-    def _read_all(self, dp) -> None:
+    def _read_all(self, dp, audit: bool = False) -> None:
         """Read what the switch holds: its rules with this controller's cookie, its groups and its
-        meters; `_resync` sends what differs once all three have arrived."""
+        meters; once all three have arrived `_resync` sends what differs (an audit only compares)."""
         ofp, parser = dp.ofproto, dp.ofproto_parser
-        self._ask(_Reading(dp, full=True), [
+        self._ask(_Reading(dp, full=True, audit=audit), [
             parser.OFPFlowStatsRequest(dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY, compiler.COOKIE,
                                        compiler.COOKIE_MASK, parser.OFPMatch()),
             parser.OFPGroupDescStatsRequest(dp, 0),
@@ -114,7 +115,10 @@ class EgovlabController(app_manager.OSKenApp):
 
     def _answered(self, reading: "_Reading") -> None:
         dp = reading.dp
-        if reading.full:
+        if reading.audit:
+            held = compiler.SwitchProgram(dp.id, "", reading.rules, reading.groups, reading.meters)
+            self._audits[dp.id] = core.drift(held, self.programs[dp.id])
+        elif reading.full:
             self._resync(reading)
         elif self.core.holds_program(dp.id, reading.cookies[0] if reading.cookies else None, reading.flow_count):
             self._confirm(dp)
@@ -129,6 +133,25 @@ class EgovlabController(app_manager.OSKenApp):
     @set_ev_cls(ofp_event.EventOFPMeterConfigStatsReply, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def on_meter_config(self, ev):
         self._read(ev.msg, lambda r: r.meters.update((m.meter_id, openflow.meter_of(m)) for m in ev.msg.body))
+
+    def audit(self, timeout_s: float = 60.0) -> dict:
+        """Read every connected switch back in full (rules, groups, meters: what a warm start
+        reads) and compare it with its program; nothing is sent but the reads. Per switch its
+        drift (`core.drift`, all zero: it holds exactly its program) and its program's
+        fingerprint, so a caller can compare the program with its own compilation."""
+        self._audits = {}
+        asked = dict(self.datapaths)
+        for dp in asked.values():
+            self._read_all(dp, audit=True)
+        deadline = time.monotonic() + timeout_s
+        while len(self._audits) < len(asked) and time.monotonic() < deadline:
+            hub.sleep(0.05)
+        names = {s.dpid: s.name for s in self.plan.switches.values()}
+        return {"switches": {names[d]: {**self._audits[d], "fingerprint": program.fingerprint(self.programs[d]).cookie}
+                             for d in sorted(self._audits)},
+                "unanswered": sorted(names[d] for d in asked if d not in self._audits),
+                "not_connected": sorted(n for d, n in names.items() if d not in asked),
+                "down": sorted(self.core.down)}
 
     def _resync(self, reading: "_Reading") -> None:
         dp = reading.dp
@@ -320,11 +343,11 @@ class EgovlabController(app_manager.OSKenApp):
 
 
 class _Reading:
-    """What a connecting switch holds, as the multipart replies arrive: its fingerprint's cookie
-    and rule count (`full` False), or its rules, groups and meters (`full`)."""
+    """What a connecting (or audited) switch holds, as the multipart replies arrive: its
+    fingerprint's cookie and rule count (`full` False), or its rules, groups and meters (`full`)."""
 
-    def __init__(self, dp, full: bool):
-        self.dp, self.full, self.pending = dp, full, set()
+    def __init__(self, dp, full: bool, audit: bool = False):
+        self.dp, self.full, self.audit, self.pending = dp, full, audit, set()
         self.cookies: list[int] = []
         self.flow_count = 0
         self.rules: list[compiler.Rule] = []

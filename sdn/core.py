@@ -59,6 +59,15 @@ def diff(old: SwitchProgram, new: SwitchProgram) -> tuple[Op, ...]:
     return tuple(ops)
 
 
+def drift(held: SwitchProgram, program: SwitchProgram) -> dict[str, int]:
+    """How far what a switch holds (read back from it) is from its program: rules missing or
+    changed, rules it should not hold, groups and meters that differ. All zero: exactly the program."""
+    old, new = set(held.rules), set(program.rules)
+    differ = lambda a, b: sum(1 for k in set(a) | set(b) if a.get(k) != b.get(k))  # noqa: E731
+    return {"missing_rules": len(new - old), "extra_rules": len(old - new),
+            "groups": differ(held.groups, program.groups), "meters": differ(held.meters, program.meters)}
+
+
 def stamped(ops: tuple[Op, ...], program: SwitchProgram) -> tuple[Op, ...]:
     """An update that leaves the switch holding `program`: the old fingerprint removed before
     anything changes, the new one written once the switch has confirmed the rest (barriers), so a

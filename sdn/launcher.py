@@ -113,6 +113,26 @@ def status(prefix: str) -> dict | None:
         return None
 
 
+def control(prefix: str, call: str, body: dict, timeout_s: float = 120) -> dict:
+    """A control call to the lab's own controller (`reload`, `audit`; see sdn/metrics.py), with
+    the secret the controller left in the lab's state."""
+    import httpx
+
+    from egovlab.topology.state import LabError, state_dir
+
+    current, secret = status(prefix), state_dir(prefix) / "controller.secret"
+    if current is None or not current.get("metrics") or not secret.exists():
+        raise LabError(f"lab '{prefix}' has no egovlab controller (up --standalone?)")
+    url = current["metrics"].rsplit("/", 1)[0] + f"/{call}"
+    try:
+        r = httpx.post(url, json=body, headers={"X-Egovlab-Secret": secret.read_text()}, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise LabError(f"the controller of lab '{prefix}' did not answer: {exc}") from None
+    if r.status_code != 200:
+        raise LabError(f"the controller refused the {call}: {r.json().get('error', r.text)}")
+    return r.json()
+
+
 def wait_programmed(prefix: str, switches: int, *, since: float = 0.0, timeout_s: float = 300) -> dict:
     """Until the controller reports every switch programmed (after `since`, a UNIX time)."""
     import time

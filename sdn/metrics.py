@@ -1,5 +1,6 @@
-"""Prometheus metrics of the controller, read from the switches' own counters (and the
-controller's one control call, /reload, for policy changes).
+"""Prometheus metrics of the controller, read from the switches' own counters, and the
+controller's control calls: /reload (a policy change) and /audit (every switch read back and
+compared with its program).
 
 The app polls each switch (aggregate stats for its rule count, flow stats of the counting rules
 for bytes per zone pair and policy drops); this collector renders the latest figures on every
@@ -88,8 +89,9 @@ def serve(app, port: int) -> None:
     registry = CollectorRegistry()
     registry.register(ControllerCollector(app))
     metrics_app = make_wsgi_app(registry)
-    # POST /reload {"scenario": FILE} with the secret only root can read from the lab's state:
-    # the control API commits policy changes through it (any local user can reach this port).
+    # POST /reload {"scenario": FILE} or /audit {} with the secret only root can read from the
+    # lab's state: the control API commits policy changes through it, the soak audits the
+    # switches (any local user can reach this port).
     secret = secrets.token_urlsafe(24)
     path = state_dir(app.plan.prefix) / "controller.secret"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,8 +99,12 @@ def serve(app, port: int) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(secret)
 
+    calls = {"/reload": lambda body: app.reload(body["scenario"]),
+             "/audit": lambda body: app.audit(float(body.get("timeout_s", 60)))}
+
     def wsgi(environ, start_response):
-        if environ.get("PATH_INFO") != "/reload":
+        call = calls.get(environ.get("PATH_INFO"))
+        if call is None:
             return metrics_app(environ, start_response)
         status, result = "200 OK", None
         if environ.get("REQUEST_METHOD") != "POST":
@@ -108,7 +114,7 @@ def serve(app, port: int) -> None:
         else:
             try:
                 body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)) or b"{}")
-                result = app.reload(body["scenario"])
+                result = call(body)
             except (EgovlabError, ValueError, KeyError, OSError) as exc:
                 status, result = "422 Unprocessable Entity", {"error": str(exc)}
         start_response(status, [("Content-Type", "application/json")])

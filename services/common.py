@@ -51,8 +51,10 @@ class Service:
 
             # open=False + wait=False: the service starts (and reports unhealthy) while its
             # database is unreachable, e.g. a standby DC before promotion.
+            # check: a connection is tried before it is lent, so one left dead by a database
+            # restart (a failback fences and re-synchronises it) fails no request.
             self.pool = AsyncConnectionPool(self.dsn, min_size=1, max_size=8, open=False, timeout=5,
-                                            kwargs={"autocommit": False})
+                                            kwargs={"autocommit": False}, check=AsyncConnectionPool.check_connection)
             await self.pool.open(wait=False)
         yield
         await self.http.aclose()

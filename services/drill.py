@@ -14,11 +14,10 @@ import time
 from dataclasses import dataclass, field
 
 from egovlab.inventory.scenario import Scenario
-from egovlab.topology import faults, netns
+from egovlab.topology import announce, faults, netns
 from egovlab.topology.model import EmulationPlan
 from egovlab.topology.state import LabError, data_dir
 
-from . import announce
 from .deploy import workdir
 from .placement import Deployment, host
 

@@ -7,8 +7,8 @@ import struct
 
 from os_ken.lib.packet import arp, ethernet, icmpv6, ipv6, packet
 
-from egovlab.sdn.app import NA_OVERRIDE, NA_SOLICITED
-from egovlab.services import announce
+from egovlab.topology import announce
+from egovlab.topology.announce import NA_OVERRIDE, NA_SOLICITED
 
 MAC = "02:00:00:00:00:2a"
 

@@ -135,6 +135,18 @@ def test_controller_failure_leaves_traffic_flowing_and_a_restart_converges_to_th
         assert cut <= set(status["down"]) and status["recomputes"] >= 1
         assert _tcp(lab, "town-h1", "web-1", 443)
 
+        # the audit reads every switch back: each holds exactly its program, which is what the
+        # pure compiler makes of the network with that link cut; a rule taken away shows
+        audit = launcher.control(prefix, "audit", {})
+        cut_now = faults.with_peers(plan, cut)
+        compiled = compiler.compile_network(lab.scenario, plan, down=cut_now)
+        assert not audit["unanswered"] and not audit["not_connected"] and len(audit["switches"]) == len(plan.switches)
+        for name, found in audit["switches"].items():
+            assert (found["missing_rules"], found["extra_rules"], found["groups"], found["meters"]) == (0, 0, 0, 0)
+            assert found["fingerprint"] == program.fingerprint(compiled[plan.switches[name].dpid]).cookie, name
+        _ofctl(lab, "del-flows", edge, "table=0,arp")
+        assert launcher.control(prefix, "audit", {})["switches"][edge]["missing_rules"] == 1
+
 
 def _has_fingerprint(lab, bridge: str) -> bool:
     return "cookie=" in _ofctl(lab, "dump-flows", bridge, f"table={program.TABLE_FINGERPRINT}")

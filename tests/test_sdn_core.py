@@ -11,7 +11,7 @@ import yaml
 from egovlab.inventory import loader, policy_edit
 from egovlab.inventory.policy import Intent
 from egovlab.sdn import compiler, verify
-from egovlab.sdn.core import COALESCE_S, ControllerCore, Update
+from egovlab.sdn.core import COALESCE_S, ControllerCore, Update, drift
 from egovlab.sdn.program import TABLE_FINGERPRINT, fingerprint
 from egovlab.topology import faults
 from egovlab.topology.model import emulation_plan
@@ -244,3 +244,16 @@ def test_updates_go_only_to_connected_switches():
     updates, _ = core.reprogram(some)
     assert {u.dpid for u in updates} <= some and all(isinstance(u, Update) for u in updates)
     assert updates and all(u.ops for u in updates)  # a switch whose program stays is sent nothing
+
+
+def test_drift_counts_what_a_switch_holds_beyond_or_short_of_its_program():
+    sc, plan, core, switches = _lab()
+    dpid, program = next((d, p) for d, p in sorted(core.programs.items()) if p.groups)
+    held = dataclasses.replace(program)
+    assert drift(held, program) == {"missing_rules": 0, "extra_rules": 0, "groups": 0, "meters": 0}
+    rules = list(program.rules)
+    changed = dataclasses.replace(rules[1], priority=rules[1].priority + 1)
+    gid = next(iter(program.groups))
+    held = dataclasses.replace(program, rules=[rules[0], changed, *rules[2:]][1:],
+                               groups={**program.groups, gid: dataclasses.replace(program.groups[gid], buckets=())})
+    assert drift(held, program) == {"missing_rules": 2, "extra_rules": 1, "groups": 1, "meters": 0}

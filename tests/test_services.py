@@ -37,7 +37,7 @@ def province():
 
 
 def _curl(lab, host: str, method: str, url: str, body: dict | None = None) -> tuple[int, dict | str]:
-    cmd = ["nsenter", "-t", str(lab.pids[lab.plan.node(host)]), "-n", "curl", "-sS", "-m", "10", "-o", "-",
+    cmd = ["nsenter", "-t", str(lab.pids[lab.plan.node(host)]), "-n", "curl", "-gsS", "-m", "10", "-o", "-",
            "-w", "\n%{http_code}", "--cacert", str(deploy.workdir(PREFIX) / "ca.crt"), "-X", method]
     if body is not None:
         cmd += ["-H", "content-type: application/json", "-d", json.dumps(body)]
@@ -128,14 +128,16 @@ tests:
     steps: [{service: cong-dvc}]
   - name: the portal dark with its DC
     steps: [{fault: dc-down provincial-dc}, {service: {within: 3s}}]
-  - name: the provincial DC dark
-    steps: [{drill: {fail: provincial-dc, seconds: 30}}]
+  - name: the provincial DC dark, and back
+    steps: [{drill: {fail: provincial-dc, seconds: 24}}, {service: {within: 5s}}, {failback: {seconds: 24}}]
 """
 
 
-def test_a_suite_checks_the_portal_and_drills_the_synchronous_failover(province):
-    """`service` and `drill` steps on the deployed services; the drill with synchronous replication
-    loses nothing and recovers within the scenario's RTO."""
+def test_a_suite_checks_the_portal_drills_the_synchronous_failover_and_fails_back(province):
+    """`service`, `drill` and `failback` steps on the deployed services, with a citizen on IPv4 and
+    one on IPv6: with synchronous replication the drill and the failback lose nothing and
+    recover within the scenario's RTO, in both IP versions."""
+    from egovlab.services import failback
     from egovlab.suites import runner, schema
 
     lab = province
@@ -146,13 +148,59 @@ def test_a_suite_checks_the_portal_and_drills_the_synchronous_failover(province)
     assert not dark.passed and dark.steps[1].measured == "no healthy answer", dark.steps
     assert dark.steps[1].predicted == "no path to the portal" and dark.steps[1].model_agrees
     assert drilled.passed, drilled.steps
+    target = lab.scenario.spec.resilience.rto_target_s.value
     result = drill.DrillResult(**drilled.steps[0].figures)
     assert result.acknowledged > 20 and result.lost == 0 and result.rpo_s == 0.0
-    assert result.rto_s is not None and 0 < result.rto_s <= lab.scenario.spec.resilience.rto_target_s.value
+    assert result.rto_s is not None and 0 < result.rto_s <= target
+    assert set(result.families) == {"ipv4", "ipv6"}  # the standby took over both service addresses
+    for family in result.families.values():
+        assert family["acknowledged"] > 10 and family["lost"] == 0 and 0 < family["rto_s"] <= result.rto_s
     # the outage: nothing sent after the failure was acknowledged before the standby took the address
     # (a submission may ride it out on TCP retransmissions, so failed submissions can be none)
     assert result.detected_s < result.promoted_s < result.redirected_s <= result.rto_s
+    back = failback.FailbackResult(**drilled.steps[2].figures)
+    assert back.lost == 0 and back.rpo_s == 0.0 and back.rto_s is not None and 0 < back.rto_s <= target
+    assert set(back.families) == {"ipv4", "ipv6"} and all(f["acknowledged"] > 10 for f in back.families.values())
+    assert back.stopped_s <= back.caught_up_s <= back.promoted_s <= back.redirected_s <= back.rejoined_s
+    assert not failback.failed_over(lab.plan, lab.pids, lab.dep)
 
+
+def test_data_written_after_the_failover_is_there_after_egovlab_failback(province, tmp_path):
+    """An application submitted over IPv6 while the backup DC serves is in the provincial database
+    after `egovlab failback`, which reports RPO 0 under synchronous replication; the backup DC's
+    database streams from the provincial one again, synchronously; a second failback is refused."""
+    from egovlab.services import failback
+    from egovlab.suites import runner, schema
+
+    lab = province
+    run = runner.Runner(runner.LabHandle(lab.scenario, lab.plan, lab.pids, True), deployment=lab.dep)
+    run.baseline()
+    step = schema.DrillStep.model_validate({"drill": {"fail": "provincial-dc", "seconds": 15}})
+    assert run.step(step).passed
+    portal6 = lab.dep.url(6)
+    code, app = _curl(lab, "internet-h2", "POST", f"{portal6}/api/applications",
+                      {"citizen_id": "083200009999", "procedure": "birth-registration", "form": {"child": "Bình"}})
+    assert code == 201, app
+    bk_db = (lab.pids[lab.plan.node("bk-db-1")], str(data_dir(PREFIX) / "bk-db-1"))
+    assert drill._pg(*bk_db, f"SELECT status FROM applications WHERE id = '{app['id']}';").strip() == "received"
+    out = tmp_path / "failback.json"
+    r = subprocess.run([str(EGOVLAB), "failback", "--prefix", PREFIX, "--seconds", "15", "--json", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    report = json.loads(out.read_text())["failback"]
+    assert report["lost"] == 0 and report["rpo_s"] == 0.0 and report["rto_s"] is not None
+    home = (lab.pids[lab.plan.node("db-1")], str(data_dir(PREFIX) / "db-1"))
+    assert drill._pg(*home, f"SELECT status FROM applications WHERE id = '{app['id']}';").strip() == "received"
+    assert drill._pg(*home, "SELECT pg_is_in_recovery();").strip() == "f"
+    assert drill._pg(*home, "SELECT application_name, state, sync_state FROM pg_stat_replication;"
+                     ).strip() == "bk_db_1|streaming|sync"
+    code, seen = _curl(lab, "internet-h2", "GET", f"{portal6}/api/applications/{app['id']}")
+    assert code == 200 and seen["id"] == app["id"]  # served by the provincial DC again
+    assert (data_dir(PREFIX) / "db-1" / "pg" / "data.before-failback").is_dir()  # the old data, kept
+    r = subprocess.run([str(EGOVLAB), "failback", "--prefix", PREFIX, "--seconds", "15", "--json", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "nothing to fail back" in r.stderr and "Traceback" not in r.stderr
+    assert not failback.failed_over(lab.plan, lab.pids, lab.dep)
 
 
 def seeded_failures(model, sc, plan, seed: int = 2026) -> list:
@@ -236,6 +284,8 @@ def test_the_drill_refuses_what_it_cannot_run_before_bringing_anything_up():
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "'nowhere' is not a data centre of 'dongthap'" in r.stderr
     r = subprocess.run([str(EGOVLAB), "deploy", "--prefix", "er"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "no lab" in r.stderr
+    r = subprocess.run([str(EGOVLAB), "failback", "--prefix", "er"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "no lab" in r.stderr
     assert cleanup.leftovers("er") == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}
     assert shutil.which("ansible-playbook") or Path(EGOVLAB).with_name("ansible-playbook").exists()

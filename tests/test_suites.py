@@ -54,21 +54,30 @@ MALFORMED = [
      "tests[0].level: expected one of 'error' or 'warning', got 'fatal'"),
     (_suite("      - jump: 3\n"),
      "tests[0].steps[0]: unknown step 'jump' (expected one of: fault, flap, wait, reach, deny, failover, service, "
-     "drill, restore)"),
+     "drill, failback, restore)"),
     (_suite("      - service: portal\n"),
      "tests[0].steps[0].service.name: the portal ('cong-dvc') is the service citizens reach through its address, "
      "got 'portal'"),
     (_suite("      - service: {within: 2 hours}\n"), "tests[0].steps[0].service.within: expected a duration like '2s'"),
     (_suite("      - drill: {fail: dc}\n"),
-     "tests: its service and drill steps need the services deployed: the drill needs a provincial-dc and a backup-dc"),
+     "tests: its service, drill and failback steps need the services deployed: the drill needs a provincial-dc and a "
+     "backup-dc"),
     (_suite("      - drill: {fail: town}\n"),
      "tests[0].steps[0].drill.fail: the drill fails the provincial DC over to the backup: expected 'dc', got 'town'"),
     (_suite("      - drill: {fail: dc}\n"), "tests[0].steps[0].drill: the scenario has no resilience targets: give "
                                           "max_rto and max_rpo"),
     (_suite("      - drill: {fail: dc, seconds: 5, max_rto: 1m, max_rpo: 0s}\n"),
      "tests[0].steps[0].drill.seconds: input should be greater than or equal to 15"),
-    (_suite("      - drill: {fail: dc, max_rto: 1m, max_rpo: 0s}\n      - service: cong-dvc\n"),
-     "tests[0].steps[1]: the drill at tests[0].steps[0] promoted the standby: no service or drill step can follow it"),
+    (_suite("      - drill: {fail: dc, max_rto: 1m, max_rpo: 0s}\n      - service: cong-dvc\n"
+            "      - drill: {fail: dc, max_rto: 1m, max_rpo: 0s}\n"),
+     "tests[0].steps[2]: the drill at tests[0].steps[0] already failed the services over: fail back (a 'failback' "
+     "step) before drilling again"),
+    (_suite("      - failback: {max_rto: 1m, max_rpo: 0s}\n"),
+     "tests[0].steps[0]: nothing to fail back: a failback follows a drill in the same test"),
+    (_suite("      - drill: {fail: dc, max_rto: 1m, max_rpo: 0s}\n      - failback:\n"),
+     "tests[0].steps[1].failback: the scenario has no resilience targets: give max_rto and max_rpo"),
+    (_suite("      - drill: {fail: dc, max_rto: 1m, max_rpo: 0s}\n      - failback: {seconds: 3}\n"),
+     "tests[0].steps[1].failback.seconds: input should be greater than or equal to 15"),
     (_suite("      - {fault: link-down town--core-1, wait: 1s}\n"), "tests[0].steps[0]: a step is a mapping of one key"),
     (_suite("      - wait: 2 hours\n"), "tests[0].steps[0].wait: expected a duration like '2s' or '500ms', got '2 hours'"),
     (_suite("      - wait: 11m\n"), "tests[0].steps[0].wait: a duration from 0 to 600 s, got '11m'"),

@@ -60,6 +60,7 @@ class DrillRequest(Body):
     replication: Literal["sync", "async"] | None = None
     seconds: float = Field(default=40, **params.DRILL_SECONDS.field())
     rate: float = Field(default=10, **params.DRILL_RATE.field())
+    failback: bool = Field(default=False, description="then fail back to the provincial DC and report it too")
     prefix: str = Field(default="dr", pattern=PREFIX)
     hosts_per_site: int | None = Field(default=None, **params.HOSTS_PER_SITE.field())
 

@@ -1,4 +1,5 @@
-"""CLI verbs of the real services: deploy (Ansible onto a running lab) and drill (failover)."""
+"""CLI verbs of the real services: deploy (Ansible onto a running lab), drill (failover) and
+failback (back to the provincial DC)."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from egovlab import lifecycle, operations, params
 from egovlab.inventory import loader
+from egovlab.inventory.errors import EgovlabError
 from egovlab.topology.model import emulation_plan
 
 from .common import HOSTS, PREFIX, SCENARIO, console, write_file
@@ -52,11 +54,13 @@ def deploy(prefix: str, replication: str | None) -> None:
               help="How long citizens keep submitting (the failure comes after a third of it).")
 @click.option("--rate", type=params.DRILL_RATE.click(), default=10, show_default=True,
               help="Submissions per second.")
+@click.option("--failback", "then_failback", is_flag=True,
+              help="Then fail back to the provincial DC, under the same load, and report it too.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default="out/drill.json", show_default=True)
 @PREFIX
 @HOSTS
-def drill(file: str, fail_dc: str, replication: str | None, seconds: float, rate: float, json_out: str,
-          prefix: str, hosts_per_site: int | None) -> None:
+def drill(file: str, fail_dc: str, replication: str | None, seconds: float, rate: float, then_failback: bool,
+          json_out: str, prefix: str, hosts_per_site: int | None) -> None:
     """Failover drill on real services: up, deploy, submit, fail the DC, promote, report RTO/RPO, down."""
     from egovlab.services import drill as drillmod
     from egovlab.services.placement import plan_deployment
@@ -71,14 +75,73 @@ def drill(file: str, fail_dc: str, replication: str | None, seconds: float, rate
         dep, recap = _deploy(sc, lab.plan, pids, replication)
         result = drillmod.run(sc, lab.plan, pids, dep, fail=fail_dc, seconds=seconds, warmup_s=seconds / 3,
                               rate=rate, progress=console.print)
+        back = _failback(sc, lab.plan, pids, dep, seconds, rate) if then_failback else None
     if sc.spec.resilience is not None:
         result.prediction = dr.predict(sc, replication=result.replication, detection_s=result.detected_s,
                                        redirection_s=result.redirected_s - result.detected_s, submit_rate=rate)
     _report(result, sc)
     report = {"drill": asdict(result), "deploy_s": round(recap.seconds, 1),
               "service_addresses": {f"ipv{v}": a for v, a in dep.service_addresses().items()}}
+    if back is not None:
+        _report_failback(back, sc)
+        report["failback"] = asdict(back)
     write_file(Path(json_out), json.dumps(report, indent=1))
     console.print(f"wrote {json_out}")
+
+
+def _failback(sc, plan, pids, dep, seconds: float, rate: float):
+    from egovlab.services import failback as failbackmod
+
+    with console.status("failing back to the provincial DC"):
+        return failbackmod.run(sc, plan, pids, dep, seconds=seconds, warmup_s=seconds / 3, rate=rate,
+                               progress=console.print)
+
+
+@click.command()
+@click.option("--seconds", type=params.DRILL_SECONDS.click(), default=30, show_default=True,
+              help="How long citizens keep submitting (the switch comes after a third of it).")
+@click.option("--rate", type=params.DRILL_RATE.click(), default=10, show_default=True,
+              help="Submissions per second, per IP version.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default="out/failback.json", show_default=True)
+@PREFIX
+def failback(seconds: float, rate: float, json_out: str, prefix: str) -> None:
+    """After a failover drill on the running lab, return service to the provincial DC: its database
+    re-synchronised as a standby, then switched back under load; RTO/RPO as the drill reports them."""
+    from egovlab.services import deploy as deploymod
+    from egovlab.services import failback as failbackmod
+    from egovlab.services.placement import plan_deployment
+
+    record, sc, plan = operations.running_lab(prefix)
+    if not (deploymod.workdir(prefix) / "deployment.yml").exists():
+        raise EgovlabError(f"no services are deployed on lab '{prefix}' (egovlab deploy)")
+    dep = plan_deployment(sc, plan, failbackmod.replication_mode(prefix))
+    result = _failback(sc, plan, record.pids, dep, seconds, rate)
+    _report_failback(result, sc)
+    write_file(Path(json_out), json.dumps({"failback": asdict(result)}, indent=1))
+    console.print(f"wrote {json_out}")
+
+
+def _report_failback(result, sc) -> None:
+    table = Table(title=f"failback to the provincial DC ({result.replication} replication)")
+    table.add_column("")
+    table.add_column("measured", justify="right")
+    rto = f"{result.rto_s:.2f} s" if result.rto_s is not None else "not recovered"
+    table.add_row("re-synchronised first (fence, DC up, base backup)", f"{result.resync_s:.1f} s")
+    table.add_row("RTO (every IP version's first acknowledgement after writes stopped)", rto)
+    for family, f in result.families.items():
+        rto_f = f"{f['rto_s']:.2f} s" if f["rto_s"] is not None else "not recovered"
+        table.add_row(f"  {family}: RTO, lost / acknowledged", f"{rto_f}, {f['lost']} / {f['acknowledged']}")
+    table.add_row("RPO (acknowledged, then lost: time window)", f"{result.rpo_s:.2f} s")
+    table.add_row("acknowledged / attempted", f"{result.acknowledged} / {result.attempts}")
+    table.add_row("stopped / caught up / promoted / redirected / rejoined after",
+                  " / ".join(f"{getattr(result, k):.2f}" for k in ("stopped_s", "caught_up_s", "promoted_s",
+                                                                    "redirected_s", "rejoined_s")) + " s")
+    r = sc.spec.resilience
+    if r is not None:
+        table.caption = (f"scenario targets: RTO {r.rto_target_s.value:g} s, RPO {r.rpo_target_s.value:g} s — "
+                         + ("met" if result.rto_s is not None and result.rto_s <= r.rto_target_s.value
+                            and result.rpo_s <= r.rpo_target_s.value else "NOT met"))
+    console.print(table)
 
 
 def _report(result, sc) -> None:
@@ -107,4 +170,4 @@ def _report(result, sc) -> None:
     console.print(table)
 
 
-COMMANDS = [deploy, drill]
+COMMANDS = [deploy, drill, failback]

@@ -72,12 +72,16 @@ class Runner:
 
     # -- the baseline ---------------------------------------------------------------------
     def baseline(self) -> None:
-        faults.clear(self.lab.plan)
-        if self.deployment is not None:  # a drill's takeover given back: the addresses are the plan's
-            from egovlab.services import drill
+        """No fault in force, the services at home: a drill's failover failed back (the old primary
+        fenced before its DC comes back), every address on the host the plan puts it on."""
+        if self.deployment is not None:
+            from egovlab.services import drill, failback
 
+            if failback.failed_over(self.lab.plan, self.lab.pids, self.deployment):
+                failback.restore(self.lab.plan, self.lab.pids, self.deployment, progress=self.progress)
             if drill.give_back(self.lab.plan, self.lab.pids, self.deployment):
                 self.progress("the standby portal gave the service addresses back to the primary")
+        faults.clear(self.lab.plan)
         self.converged()
 
     def converged(self) -> float:
@@ -150,6 +154,8 @@ class Runner:
             return self.service(step.service)
         if isinstance(step, schema.DrillStep):
             return self.drill(step.drill)
+        if isinstance(step, schema.FailbackStep):
+            return self.failback(step.failback)
         expect_reach = isinstance(step, schema.ReachStep)
         return self.reach(step.reach if expect_reach else step.deny, expect_reach)
 
@@ -288,6 +294,26 @@ class Runner:
                           measured=f"{rto}, RPO {res.rpo_s:.2f} s, lost {res.lost}/{res.acknowledged}",
                           passed=res.rto_s is not None and res.rto_s <= max_rto and res.rpo_s <= max_rpo,
                           model_agrees=agrees, figures=asdict(res))
+
+
+    def failback(self, f: schema.Failback) -> StepResult:
+        from egovlab.services import failback
+
+        sc = self.lab.scenario
+        dep = self.deployed()
+        r = sc.spec.resilience
+        max_rto = f.max_rto if f.max_rto is not None else r.rto_target_s.value
+        max_rpo = f.max_rpo if f.max_rpo is not None else r.rpo_target_s.value
+        res = failback.run(sc, self.lab.plan, self.lab.pids, dep, seconds=f.seconds, warmup_s=f.seconds / 3,
+                           rate=f.rate, progress=self.progress)
+        rto = f"RTO {res.rto_s:.1f} s" if res.rto_s is not None else "not recovered"
+        return StepResult(f"failback: back to {dep.primary.dc} ({res.replication}), {f.rate:g}/s for {f.seconds:g} s",
+                          expected=f"RTO <= {max_rto:g} s, RPO <= {max_rpo:g} s",
+                          predicted="a planned switchover: nothing acknowledged lost",
+                          measured=f"{rto}, RPO {res.rpo_s:.2f} s, lost {res.lost}/{res.acknowledged} "
+                                   f"(re-synchronised in {res.resync_s:.1f} s first)",
+                          passed=res.rto_s is not None and res.rto_s <= max_rto and res.rpo_s <= max_rpo,
+                          model_agrees=res.lost == 0, figures=asdict(res))
 
 
 def _default_ports(sc: Scenario, target) -> list[str]:

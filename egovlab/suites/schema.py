@@ -13,7 +13,8 @@
           - deny: {from: kind:commune, to: zone:db, ip: both, hosts: any}
           - flap: {link: internet-1, count: 3, interval: 1s}
           - service: cong-dvc            # the deployed portal answers a citizen (Ansible deploys it first)
-          - drill: {fail: provincial-dc, max_rto: 60s}   # last: it promotes the standby
+          - drill: {fail: provincial-dc, max_rto: 60s}   # the backup DC takes over
+          - failback: {max_rto: 10s}     # ... and gives it back (a test's baseline also fails back)
           - restore: all                 # or a fault's repair: link-up h-cao-lanh--core-1
 
 Every step is one mapping with one key. Selectors are the policy's (`zone:`, `kind:`, `site:`,
@@ -119,12 +120,23 @@ class Service(Strict):
 
 class Drill(Strict):
     """The failover drill on the deployed services: citizens keep submitting, `fail` goes dark,
-    the standby is promoted and takes the portal's address. RTO and RPO bounded by `max_rto` /
-    `max_rpo` (default: the scenario's targets). It spends the deployment: no `service` or
-    `drill` step may follow it in the suite."""
+    the standby is promoted and takes the portal's addresses. RTO and RPO bounded by `max_rto` /
+    `max_rpo` (default: the scenario's targets). Until a `failback` step (or the next test's
+    baseline) the backup DC serves: a second drill in the same test needs a failback first."""
 
     fail: str = Field(min_length=1, max_length=80)
     replication: Literal["sync", "async"] | None = None  # default: the scenario's
+    seconds: float = Field(default=30.0, ge=15, le=600)
+    rate: float = Field(default=10.0, ge=1, le=50)
+    max_rto: Duration | None = None
+    max_rpo: Duration | None = None
+
+
+class Failback(Strict):
+    """Service back to the provincial DC after a drill (earlier in the same test): its database
+    re-synchronised as a standby, then switched back with citizens submitting; RTO and RPO
+    measured as the drill's, bounded by `max_rto` / `max_rpo` (default: the scenario's targets)."""
+
     seconds: float = Field(default=30.0, ge=15, le=600)
     rate: float = Field(default=10.0, ge=1, le=50)
     max_rto: Duration | None = None
@@ -171,8 +183,13 @@ class DrillStep(Strict):
     drill: Drill
 
 
+class FailbackStep(Strict):
+    failback: Annotated[Failback, BeforeValidator(lambda v: {} if v is None else v)]
+
+
 STEP_KINDS = {"fault": FaultStep, "flap": FlapStep, "wait": WaitStep, "reach": ReachStep, "deny": DenyStep,
-              "failover": FailoverStep, "service": ServiceStep, "drill": DrillStep, "restore": RestoreStep}
+              "failover": FailoverStep, "service": ServiceStep, "drill": DrillStep, "failback": FailbackStep,
+              "restore": RestoreStep}
 Step = Union[tuple(STEP_KINDS.values())]  # type: ignore[valid-type]
 
 
@@ -239,34 +256,37 @@ def check(suite: Suite, sc: Scenario, plan: EmulationPlan) -> list[Problem]:
     if suite.scenario is not None and suite.scenario != sc.name:
         out.append(Problem("scenario", f"the suite is for scenario '{suite.scenario}', not '{sc.name}'"))
     names: set[str] = set()
-    drilled: str | None = None  # where the deployment was spent
     for i, test in enumerate(suite.tests):
         if test.name in names:
             out.append(Problem(join_path("tests", i, "name"), f"a second test named '{test.name}'"))
         names.add(test.name)
+        drilled: str | None = None  # where the backup DC took over (each test starts at home: its baseline)
         for j, step in enumerate(test.steps):
             where = join_path("tests", i, "steps", j)
             out += [Problem(join_path(where, p), m) for p, m in _step_problems(step, sc, plan)]
-            if isinstance(step, (ServiceStep, DrillStep)):
+            if isinstance(step, DrillStep):
                 if drilled is not None:
-                    out.append(Problem(where, f"the drill at {drilled} promoted the standby: no service or drill "
-                                              "step can follow it (put the drill last)"))
-                if isinstance(step, DrillStep):
-                    drilled = where
+                    out.append(Problem(where, f"the drill at {drilled} already failed the services over: fail "
+                                              "back (a 'failback' step) before drilling again"))
+                drilled = where
+            elif isinstance(step, FailbackStep):
+                if drilled is None:
+                    out.append(Problem(where, "nothing to fail back: a failback follows a drill in the same test"))
+                drilled = None
     if uses_services(suite):
         out += _deployment_problems(sc, plan)
     return out
 
 
 def uses_services(suite: Suite) -> bool:
-    return any(isinstance(s, (ServiceStep, DrillStep)) for t in suite.tests for s in t.steps)
+    return any(isinstance(s, (ServiceStep, DrillStep, FailbackStep)) for t in suite.tests for s in t.steps)
 
 
 def _deployment_problems(sc: Scenario, plan: EmulationPlan) -> list[Problem]:
     try:
         plan_deployment(sc, plan)
     except EgovlabError as exc:
-        return [Problem("tests", f"its service and drill steps need the services deployed: {exc}")]
+        return [Problem("tests", f"its service, drill and failback steps need the services deployed: {exc}")]
     return []
 
 
@@ -316,6 +336,9 @@ def _step_problems(step, sc: Scenario, plan: EmulationPlan) -> list[tuple[str, s
                                       f"got '{step.drill.fail}'"))
         if sc.spec.resilience is None and (step.drill.max_rto is None or step.drill.max_rpo is None):
             out.append(("drill", "the scenario has no resilience targets: give max_rto and max_rpo"))
+    elif isinstance(step, FailbackStep):
+        if sc.spec.resilience is None and (step.failback.max_rto is None or step.failback.max_rpo is None):
+            out.append(("failback", "the scenario has no resilience targets: give max_rto and max_rpo"))
     elif isinstance(step, (ReachStep, DenyStep)):
         key = "reach" if isinstance(step, ReachStep) else "deny"
         r = step.reach if key == "reach" else step.deny

@@ -24,6 +24,7 @@ def drill(ctx: Ctx, body: DrillRequest) -> dict:
     verb = ["drill", ctx.store.path(body.scenario), "--fail", body.fail, "--seconds", f"{body.seconds:g}",
             "--rate", f"{body.rate:g}", "--prefix", body.prefix, "--json", "{dir}/drill.json"]
     verb += ["--replication", body.replication] if body.replication else []
+    verb += ["--failback"] if body.failback else []
     verb += ["--hosts-per-site", str(body.hosts_per_site)] if body.hosts_per_site is not None else []
     r = sc.spec.resilience
     targets = {"targets": {"rto_target_seconds": r.rto_target_s.value if r else None,

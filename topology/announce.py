@@ -16,11 +16,11 @@ import netaddr
 from os_ken.lib.packet import arp, ethernet, icmpv6, ipv6, packet
 from pyroute2 import IPRoute
 
-from egovlab.topology import netns
+from . import netns
 
 ETH_ARP, ETH_IPV6 = 0x0806, 0x86DD
 ALL_NODES = "ff02::1"
-NA_OVERRIDE = 0b001  # the R S O flags of a neighbour advertisement, as os-ken packs them
+NA_SOLICITED, NA_OVERRIDE = 0b010, 0b001  # a neighbour advertisement's R S O flags, as os-ken packs them (`res`)
 IFA_F_NODAD = 0x02  # the address is the plan's own: no duplicate address detection
 
 
