@@ -181,7 +181,7 @@ def start_detached(file: str, lab_spec: LabSpec, timeout_s: float = 600) -> tupl
         raise
 
 
-BRINGS_UP = ("up", "check", "test", "drill")  # the verbs whose process brings a lab up
+BRINGS_UP = ("up", "check", "test", "drill", "soak")  # the verbs whose process brings a lab up
 
 
 def starting(prefix: str) -> list[int]:

@@ -71,6 +71,16 @@ def combine(families: dict[str, dict]) -> dict:
             "rpo_s": max((f["rpo_s"] for f in families.values()), default=0.0)}
 
 
+def longest_wait(attempts: list, since: float) -> float | None:
+    """The longest a citizen waited for an acknowledgement after `since`: to the first one, or
+    between two (None: none came). A fault its path never crossed leaves the submission spacing."""
+    acks = sorted(a[1] for a in attempts if a[2] == 201 and a[1] >= since)
+    if not acks:
+        return None
+    points = [since, *acks]
+    return round(max(b - a for a, b in zip(points, points[1:])), 3)
+
+
 def _pg(pid: int, root: str, sql: str, db: str = "egov") -> str:
     r = subprocess.run([*netns.command(pid), "runuser", "-u", "postgres", "--", f"{PG_BIN}/psql", "-h", f"{root}/pg/run",
                         "-d", db, "-tAq", "-v", "ON_ERROR_STOP=1"], input=sql, capture_output=True, text=True,

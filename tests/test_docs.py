@@ -31,7 +31,7 @@ ON_LAB = {"status", "probe", "fault", "policy", "verify", "export"}
 ELSEWHERE = {"up": ("test_lab_record.py", '"up"'), "down": ("test_interrupts.py", '"down"'),
              "check": ("test_emulation.py", '"check"'), "test": ("test_suites.py", '"test"'),
              "deploy": ("test_services.py", '"deploy"'), "drill": ("test_services.py", '"drill"'),
-             "failback": ("test_services.py", '"failback"'),
+             "failback": ("test_services.py", '"failback"'), "soak": ("test_services.py", '"soak"'),
              "controller": ("test_sdn.py", '"controller"'), "serve": ("conftest.py", '"serve"'),
              "vm": ("test_vm.py", "runner.run("), "import": ("test_clab.py", '"import"'),
              "plan": ("test_cli.py", '"--save"'), "export": ("test_napalm.py", '"nuts"')}

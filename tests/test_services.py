@@ -25,9 +25,10 @@ PREFIX = "ep"
 
 @pytest.fixture(scope="module")
 def province():
-    """The Đồng Tháp province under the controller, with the services deployed (synchronous
-    replication); everything removed afterwards, whatever happens."""
-    with controlled_lab(DONGTHAP, PREFIX) as lab:
+    """The Đồng Tháp province under the controller, its switches over 24 Open vSwitch daemons (as
+    `make run` runs it), with the services deployed (synchronous replication); everything removed
+    afterwards, whatever happens."""
+    with controlled_lab(DONGTHAP, PREFIX, ovs_shards=24) as lab:
         pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
         dep, first = deploy.deploy(lab.scenario, lab.plan, pids, replication="sync", progress=lambda *_: None)
         lab.pids, lab.dep, lab.first_recap = pids, dep, first
@@ -203,6 +204,33 @@ def test_data_written_after_the_failover_is_there_after_egovlab_failback(provinc
     assert not failback.failed_over(lab.plan, lab.pids, lab.dep)
 
 
+def test_a_soak_of_every_fault_kind_twice_loses_nothing_and_ends_each_fault_at_intent(province):
+    """Sixteen faults, every kind twice (a redundant link cut and flapping, a switch down, a site
+    isolated, the controller and an Open vSwitch daemon killed and restarted, an Internet line
+    cut, the provincial DC dark and failed back), citizens submitting over IPv4 and IPv6 all the
+    while: after each, the flows outside its cut set never lost a datagram, the intent matrix is
+    back, every switch holds exactly the compiled program, no acknowledged submission is lost."""
+    from egovlab import soak
+
+    run = soak.Soak(province, province.dep, hold_s=1.5, rate=5, seed=2026, progress=lambda *_: None)
+    faults = soak.draw(run.targets(), 2 * len(soak.KINDS), seed=2026)
+    reports = run.run(faults)
+    assert [(r.kind, r.target, r.problems) for r in reports if not r.passed] == []
+    assert {r.kind for r in reports} == set(soak.KINDS)
+    for r in reports:
+        assert r.citizens["lost"] == 0 and r.citizens["acknowledged"] > 0, r
+        assert r.matrix["differ"] == 0 and r.matrix["probes"] > 1000
+        assert r.audit["switches"] == len(province.plan.switches) and r.audit["drifting"] == 0
+        if r.kind != "dc-dark":  # the trains crossed the fault: some flows it left alone, never lost
+            assert r.trains["alone"]["pairs"] > 0 and r.trains["alone"]["datagrams_lost"] == 0
+    restarts = [r for r in reports if r.kind == "ovs-restart"]
+    assert all(r.outage_ms > 0 for r in restarts if r.trains["lost"]["pairs"])  # its flows did stall, and came back
+    dark = [r for r in reports if r.kind == "dc-dark"]
+    assert all(0 < r.citizens["failover_rto_s"] <= province.scenario.spec.resilience.rto_target_s.value for r in dark)
+    summary = soak.summarize(reports)
+    assert all(summary[k]["faults"] == 2 and summary[k]["outage_ms"]["max"] is not None for k in soak.KINDS)
+
+
 def seeded_failures(model, sc, plan, seed: int = 2026) -> list:
     """Ten single failures of the province, drawn with a fixed seed from each kind: links with a
     backup path and without, switches, sites cut off, a data centre."""
@@ -287,5 +315,11 @@ def test_the_drill_refuses_what_it_cannot_run_before_bringing_anything_up():
     assert r.returncode == 2 and "no lab" in r.stderr
     r = subprocess.run([str(EGOVLAB), "failback", "--prefix", "er"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "no lab" in r.stderr
+    r = subprocess.run([str(EGOVLAB), "soak", str(SCENARIOS / "mini.yml"), "--prefix", "er"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "provincial-dc and a backup-dc" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([str(EGOVLAB), "soak", "dongthap", "--faults", "0", "--prefix", "er"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--faults" in r.stderr
     assert cleanup.leftovers("er") == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}
     assert shutil.which("ansible-playbook") or Path(EGOVLAB).with_name("ansible-playbook").exists()

@@ -87,6 +87,14 @@ def test_the_drill_measures_rto_from_the_first_acknowledgement_after_the_failure
     assert late["rto_s"] == pytest.approx(3.4) and late["acknowledged"] == 6
 
 
+def test_the_longest_wait_for_an_acknowledgement_after_a_fault():
+    attempts = [[9.0, 9.1, 201, "a"], [10.0, 10.1, 201, "b"], [10.2, 12.9, 0, None], [10.4, 13.5, 201, "c"],
+                [13.6, 13.7, 201, "d"]]
+    assert drill.longest_wait(attempts, since=10.15) == pytest.approx(3.35)  # 10.15 -> 13.5
+    assert drill.longest_wait(attempts, since=10.0) == pytest.approx(3.4)  # 10.1 -> 13.5
+    assert drill.longest_wait(attempts[:3], since=10.2) is None
+
+
 def test_the_service_recovers_when_every_ip_version_has():
     v4 = {"rto_s": 3.1, "attempts": 300, "acknowledged": 280, "failed_during_outage": 20, "lost": 0, "rpo_s": 0.0}
     v6 = {"rto_s": 3.4, "attempts": 300, "acknowledged": 279, "failed_during_outage": 21, "lost": 1, "rpo_s": 0.2}

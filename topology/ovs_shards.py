@@ -66,9 +66,26 @@ class Shard:
                   f"--unixctl={d}/ovsdb-server.ctl", f"--log-file={d}/ovsdb-server.log", "--detach",
                   in_netns=True)
         self._run("ovs-vsctl", f"--db=unix:{d}/db.sock", "--no-wait", "init")
+        self._start_vswitchd()
+
+    def _start_vswitchd(self) -> None:
+        d = self.rundir
         self._run("ovs-vswitchd", f"unix:{d}/db.sock", f"--pidfile={d}/ovs-vswitchd.pid",
                   f"--unixctl={d}/ovs-vswitchd.ctl", f"--log-file={d}/ovs-vswitchd.log", "--detach",
                   in_netns=True)
+
+    def restart_vswitchd(self) -> None:
+        """Kill this shard's ovs-vswitchd and start it again, as a crashed daemon is restarted:
+        its bridges come back from its database, their ports re-attached, holding no rules
+        (fail-secure: nothing forwards until the controller has programmed them again)."""
+        pidfile = self.rundir / "ovs-vswitchd.pid"
+        pid = int(pidfile.read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not _exited(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        pidfile.unlink(missing_ok=True)
+        self._start_vswitchd()
 
 
 def shards(prefix: str, count: int) -> list[Shard]:

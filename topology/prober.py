@@ -123,7 +123,8 @@ def probe_all(targets: list, timeout: float) -> list[dict]:
 
 
 def receive(spec: dict) -> None:
-    """Count the sender's datagrams until `seconds` pass; print (seq, send time) of each."""
+    """Count the senders' datagrams until `seconds` pass; print (seq, send time, sender's
+    address) of each."""
     family = socket.AF_INET6 if ":" in spec["bind"] else socket.AF_INET
     got = []
     with socket.socket(family, socket.SOCK_DGRAM) as s:
@@ -133,11 +134,11 @@ def receive(spec: dict) -> None:
         deadline = time.monotonic() + spec["seconds"]
         while time.monotonic() < deadline:
             try:
-                data = s.recv(64)
+                data, peer = s.recvfrom(64)
             except socket.timeout:
                 continue
             seq, sent = struct.unpack("!Qd", data[:16])
-            got.append([seq, sent])
+            got.append([seq, sent, peer[0]])
     print(json.dumps(got))
 
 

@@ -287,7 +287,7 @@ def failover_probe(plan: EmulationPlan, pids: dict[str, int], link: str, src: st
         _time.sleep(cut_after)
         record = faults.inject(plan, "link-down", link)
         sent = json.loads(tx.communicate(timeout=seconds + 30)[0])
-        received = [tuple(x) for x in json.loads(rx.communicate(timeout=seconds + 30)[0])]
+        received = [(seq, sent) for seq, sent, _ in json.loads(rx.communicate(timeout=seconds + 30)[0])]
     finally:
         for proc in (rx,) + ((tx,) if "tx" in locals() else ()):
             if proc.poll() is None:
@@ -297,3 +297,88 @@ def failover_probe(plan: EmulationPlan, pids: dict[str, int], link: str, src: st
     stats = analyse(received, count, interval_ms / 1000, record.time)
     return FailoverResult(link, src, dst, str(d_addr.ip), interval_ms, sent["sent"], stats["received"],
                           stats["lost"], stats["outage_ms"], record.time, stats["first_loss_after_cut_ms"])
+
+
+# -- probe trains ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Train:
+    src: str  # scenario host names
+    dst: str
+    port: int  # a UDP port the policy lets through from src to dst
+    version: int = 4
+
+
+@dataclass
+class TrainResult:
+    train: Train
+    sent: int
+    received: int
+    lost: int
+    outage_ms: float  # the longest silence, minus one interval (0: nothing lost)
+
+
+class Trains:
+    """UDP datagram trains on several pairs at once, every `interval_ms` for `seconds`, as the
+    failover probe sends them (one receiver per destination and port, which tells the senders
+    apart by address): what a soak runs across a fault to see which flows stalled and for how
+    long. A context manager: whatever happens, no sender or receiver is left running."""
+
+    def __init__(self, plan: EmulationPlan, pids: dict[str, int], trains: list[Train], *, interval_ms: float = 10.0,
+                 seconds: float = 5.0):
+        self.plan, self.pids, self.trains, self.interval_s = plan, pids, trains, interval_ms / 1000
+        self.count = int(seconds / self.interval_s)
+        self.procs: list[subprocess.Popen] = []
+        self.receivers: dict[tuple[str, int, int], subprocess.Popen] = {}
+        self.senders: dict[Train, subprocess.Popen] = {}
+        self.seconds = seconds
+
+    def _spawn(self, host: str, mode: str, spec: dict) -> subprocess.Popen:
+        node = self.plan.hosts[self.plan.node(host)]
+        proc = subprocess.Popen(["nsenter", "-t", str(self.pids[node.name]), "-n", "--", sys.executable, str(PROBER),
+                                 mode, json.dumps(spec), f"egovlab-lab={self.plan.prefix}"], stdout=subprocess.PIPE,
+                                text=True)
+        self.procs.append(proc)
+        return proc
+
+    def address(self, host: str, version: int) -> str:
+        h = self.plan.hosts[self.plan.node(host)]
+        addr = h.ipv4 if version == 4 else h.ipv6
+        if addr is None:
+            raise ValueError(f"{host} has no IPv{version} address")
+        return str(addr.ip)
+
+    def start(self) -> "Trains":
+        for t in self.trains:
+            key = (t.dst, t.port, t.version)
+            if key not in self.receivers:
+                self.receivers[key] = self._spawn(t.dst, "receive", {"bind": "::" if t.version == 6 else "0.0.0.0",
+                                                                     "port": t.port, "seconds": self.seconds + 2.0})
+        for rx in self.receivers.values():
+            if rx.stdout.readline().strip() != "ready":
+                raise RuntimeError("a train's receiver did not start")
+        for t in self.trains:
+            self.senders[t] = self._spawn(t.src, "send", {"to": self.address(t.dst, t.version), "port": t.port,
+                                                          "interval": self.interval_s, "count": self.count})
+        return self
+
+    def results(self) -> list[TrainResult]:
+        """Once every train has run its course."""
+        sent = {t: json.loads(p.communicate(timeout=self.seconds + 30)[0])["sent"] for t, p in self.senders.items()}
+        got = {key: json.loads(p.communicate(timeout=self.seconds + 30)[0]) for key, p in self.receivers.items()}
+        out = []
+        for t in self.trains:
+            source = self.address(t.src, t.version)
+            received = [(seq, at) for seq, at, peer in got[(t.dst, t.port, t.version)] if peer == source]
+            stats = analyse(received, self.count, self.interval_s, cut_at=0.0)
+            out.append(TrainResult(t, sent[t], stats["received"], stats["lost"], stats["outage_ms"]))
+        return out
+
+    def __enter__(self) -> "Trains":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -1,8 +1,10 @@
-"""CLI verbs of the real services: deploy (Ansible onto a running lab), drill (failover) and
-failback (back to the provincial DC)."""
+"""CLI verbs of the real services: deploy (Ansible onto a running lab), drill (failover),
+failback (back to the provincial DC) and soak (many faults under the citizens' load)."""
 from __future__ import annotations
 
 import json
+import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -170,4 +172,66 @@ def _report(result, sc) -> None:
     console.print(table)
 
 
-COMMANDS = [deploy, drill, failback]
+@click.command()
+@SCENARIO
+@click.option("--faults", "count", type=params.SOAK_FAULTS.click(integer=True), default=20, show_default=True,
+              help="How many faults, every kind in turn (link cut and flap, switch down, site isolated, controller "
+                   "and Open vSwitch daemon restarted, Internet line cut, the provincial DC dark and failed back).")
+@click.option("--seed", type=params.SEED.click(integer=True), default=1, show_default=True,
+              help="Which faults, on which targets, and which flows the probe trains take.")
+@click.option("--hold", "hold_s", type=params.SOAK_HOLD_S.click(), default=2.0, show_default=True,
+              help="Seconds each fault lasts before its repair.")
+@click.option("--rate", type=params.DRILL_RATE.click(), default=5, show_default=True,
+              help="Submissions per second, per IP version, all the while.")
+@click.option("--ovs-shards", type=params.OVS_SHARDS.click(integer=True), default=24, show_default=True,
+              help="Open vSwitch daemons the switches are spread over (one of them is restarted as a fault).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default="out/soak.json", show_default=True)
+@PREFIX
+@HOSTS
+def soak(file: str, count: int, seed: int, hold_s: float, rate: float, ovs_shards: int, json_out: str, prefix: str,
+         hosts_per_site: int | None) -> None:
+    """Fault soak: up, deploy (synchronous replication), then faults of every kind under the citizens'
+    load, each repaired and checked (flows outside its cut set never lost, the intent matrix back,
+    the switches holding the compiled program, no acknowledged submission lost); the outage per
+    fault kind; down. Exit 1 when a fault failed a check."""
+    from egovlab import soak as soakmod
+    from egovlab.services.placement import plan_deployment
+
+    sc = loader.load(file)  # refused before anything starts: a scenario the soak cannot deploy on
+    plan_deployment(sc, emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site), "sync")
+    t0 = time.monotonic()
+    with lifecycle.session(file, lifecycle.spec(prefix, hosts_per_site, ovs_shards=ovs_shards),
+                           ConsoleReporter()) as lab:
+        pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+        dep, _ = _deploy(lab.scenario, lab.plan, pids, "sync")
+        run = soakmod.Soak(lab, dep, hold_s=hold_s, rate=rate, seed=seed, progress=console.print)
+        faults = soakmod.draw(run.targets(), count, seed)
+        reports = run.run(faults)
+    result = soakmod.report(reports, time.monotonic() - t0, seed)
+    _report_soak(result)
+    write_file(Path(json_out), json.dumps(result, indent=1))
+    console.print(f"wrote {json_out}")
+    if result["failed"]:
+        sys.exit(1)
+
+
+def _report_soak(result: dict) -> None:
+    table = Table(title=f"soak: {result['faults']} faults, {result['failed']} failed a check, "
+                        f"{result['lost']} of {result['acknowledged']} acknowledged submissions lost, "
+                        f"{result['wall_s']:.0f} s")
+    for col in ("kind", "faults", "failed", "outage p50 / p95 / max", "citizens' longest wait p50 / max"):
+        table.add_column(col, justify="left" if col == "kind" else "right")
+    for kind, k in result["kinds"].items():
+        o, w = k["outage_ms"], k["service_wait_s"]
+        unit = " s" if kind == "dc-dark" else " ms"
+        scale = 1000 if kind == "dc-dark" else 1
+        outage = " / ".join("—" if o[q] is None else f"{o[q] / scale:.{1 if scale > 1 else 0}f}"
+                            for q in ("p50", "p95", "max")) + unit
+        wait = " / ".join("—" if w[q] is None else f"{w[q]:.1f}" for q in ("p50", "max")) + " s"
+        table.add_row(kind, str(k["faults"]), str(k["failed"]), outage, wait)
+    table.caption = ("outage: the longest stall of a flow the fault moved (probe trains every 10 ms); for the DC "
+                     "dark, the failover's RTO")
+    console.print(table)
+
+
+COMMANDS = [deploy, drill, failback, soak]
