@@ -80,43 +80,82 @@ def test_the_province_has_its_districts_as_regions_and_its_services_on_their_ser
 
 
 class RecordingNetBox:
-    """pynetbox's `api.app.endpoint.create(body)`, remembering what it made."""
+    """A stand-in for pynetbox's API (no NetBox server can run on this machine): `create`, `get`
+    by filters or by id, and a record's `update`, over objects it keeps; it refuses a body that
+    names an id it never gave out, and marks the interfaces a cable ends on as cabled."""
+
+    REFS = ("parent", "region", "manufacturer", "role", "device_type", "site", "device", "assigned_object_id")
 
     def __init__(self):
-        self.made: dict[str, list[dict]] = {}
+        self.objects: dict[str, list] = {}  # app.endpoint -> its records
+        self.by_id: dict[int, object] = {}
         self.ids = itertools.count(1)
-        self.known: set[int] = set()
+        self.calls = {"create": 0, "update": 0}
 
     def __getattr__(self, app):
         outer = self
 
+        class Record:
+            def __init__(self, body):
+                self.id, self.body, self.cable = next(outer.ids), dict(body), None
+
+            def update(self, body):
+                changed = any(self.body.get(k) != v for k, v in body.items())
+                if changed:
+                    outer.calls["update"] += 1
+                    self.body.update(body)
+                return changed
+
         class App:
             def __getattr__(self, endpoint):
+                kind = f"{app}.{endpoint}"
+
                 class Endpoint:
                     @staticmethod
                     def create(body):
-                        refs = [v for k, v in body.items() if k in ("parent", "region", "manufacturer", "role",
-                                                                     "device_type", "site", "device",
-                                                                     "assigned_object_id")]
+                        refs = [v for k, v in body.items() if k in outer.REFS]
                         refs += [t["object_id"] for k in ("a_terminations", "b_terminations") for t in body.get(k, [])]
-                        assert all(r in outer.known for r in refs), (app, endpoint, body)
-                        made = type("Made", (), {"id": next(outer.ids)})()
-                        outer.known.add(made.id)
-                        outer.made.setdefault(f"{app}.{endpoint}", []).append(body)
-                        return made
+                        assert all(r in outer.by_id for r in refs), (kind, body)
+                        record = Record(body)
+                        for t in body.get("a_terminations", []) + body.get("b_terminations", []):
+                            outer.by_id[t["object_id"]].cable = record.id
+                        outer.objects.setdefault(kind, []).append(record)
+                        outer.by_id[record.id] = record
+                        outer.calls["create"] += 1
+                        return record
+
+                    @staticmethod
+                    def get(*key, **filters):
+                        if key:
+                            return outer.by_id.get(key[0])
+                        found = [r for r in outer.objects.get(kind, [])
+                                 if all(r.body.get(k.removesuffix("_id")) == v for k, v in filters.items())]
+                        assert len(found) <= 1, (kind, filters)  # pynetbox's get raises on several
+                        return found[0] if found else None
                 return Endpoint()
         return App()
 
 
-def test_push_creates_every_row_in_import_order_with_ids_for_names():
+def test_push_makes_every_row_in_import_order_and_a_second_push_changes_nothing():
     sc = loader.load(SCENARIOS / "small-dc.yml")
     data = netbox.rows(sc, emulation_plan(sc))
     api = RecordingNetBox()
     counts = netbox.push(api, data, progress=lambda _: None)
-    assert list(api.made) == [t.endpoint for t in netbox.TABLES if data[t.file]]
-    assert counts == {t.file: len(data[t.file]) for t in netbox.TABLES}
-    assert all(isinstance(s["ports"], list) and all(isinstance(p, int) for p in s["ports"])
-               for s in api.made.get("ipam.services", []))
+    assert list(api.objects) == [t.endpoint for t in netbox.TABLES if data[t.file]]
+    assert counts == {t.file: {"created": len(data[t.file]), "updated": 0, "unchanged": 0} for t in netbox.TABLES}
+    assert all(isinstance(s.body["ports"], list) and all(isinstance(p, int) for p in s.body["ports"])
+               for s in api.objects.get("ipam.services", []))
+    made = api.calls["create"]
+    again = netbox.push(api, data, progress=lambda _: None)
+    assert api.calls == {"create": made, "update": 0}
+    assert again == {t.file: {"created": 0, "updated": 0, "unchanged": len(data[t.file])} for t in netbox.TABLES}
+    # the scenario changed: one device's description, one new prefix; exactly those move
+    data["06-devices.csv"][0]["description"] = "moved to rack 2"
+    data["09-prefixes.csv"].append({"prefix": "198.18.250.0/24", "status": "active",
+                                    "site": data["09-prefixes.csv"][0]["site"], "description": "new"})
+    third = netbox.push(api, data, progress=lambda _: None)
+    assert third["06-devices.csv"] == {"created": 0, "updated": 1, "unchanged": len(data["06-devices.csv"]) - 1}
+    assert third["09-prefixes.csv"]["created"] == 1 and api.calls["update"] == 1
 
 
 def test_the_cli_writes_the_files_and_refuses_bad_arguments(tmp_path):

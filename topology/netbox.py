@@ -148,38 +148,76 @@ def texts(data: dict[str, list[dict]]) -> dict[str, str]:
     return out
 
 
-def push(api, data: dict[str, list[dict]], progress=print) -> dict[str, int]:
-    """Create the rows in a NetBox through pynetbox (`api = pynetbox.api(url, token=...)`), in
-    import order, names resolved to the ids NetBox gave them; returns the count per file.
-    Untested here: no NetBox server runs on this machine (the files are what the tests check)."""
+def natural_key(table: Table, row: dict, ids: dict[tuple, int]) -> dict:
+    """The filter that finds a row's object in a NetBox that has it already: the fields NetBox
+    keeps unique for it (cables are found by their A end instead: `push`)."""
+    ep = table.endpoint
+    if ep in ("dcim.regions", "dcim.sites", "dcim.manufacturers", "dcim.device_roles", "dcim.device_types"):
+        return {"slug": row["slug"]}
+    if ep == "dcim.devices":
+        return {"name": row["name"], "site_id": ids[("dcim.sites", row["site"])]}
+    if ep == "dcim.interfaces":
+        return {"device_id": ids[("dcim.devices", row["device"])], "name": row["name"]}
+    if ep == "ipam.services":
+        return {"device_id": ids[("dcim.devices", row["device"])], "name": row["name"], "protocol": row["protocol"]}
+    field = {"ipam.prefixes": "prefix", "ipam.ip_addresses": "address"}[ep]
+    return {field: row[field]}
+
+
+def _body(table: Table, row: dict, ids: dict[tuple, int]) -> dict:
+    """The row as NetBox's REST API takes it: names resolved to the ids NetBox gave them."""
+    body = {k: v for k, v in row.items() if v not in ("", None)}
+    for column, target, _ in table.references:
+        if column in body:
+            body[column] = ids[(target, body[column])]
+    if table.endpoint == "dcim.cables":
+        return {"status": body["status"], "label": body.get("label", ""),
+                "a_terminations": [{"object_type": "dcim.interface",
+                                    "object_id": ids[("iface", row["side_a_device"], row["side_a_name"])]}],
+                "b_terminations": [{"object_type": "dcim.interface",
+                                    "object_id": ids[("iface", row["side_b_device"], row["side_b_name"])]}]}
+    if table.endpoint == "ipam.ip_addresses":
+        return {"address": row["address"], "status": row["status"], "dns_name": row["dns_name"],
+                "assigned_object_type": "dcim.interface",
+                "assigned_object_id": ids[("iface", row["device"], row["interface"])]}
+    if table.endpoint == "ipam.services":
+        body["ports"] = [int(p) for p in row["ports"].split(",")]
+    elif table.endpoint == "dcim.interfaces":
+        body["mgmt_only"] = row["mgmt_only"] == "true"
+    return body
+
+
+def push(api, data: dict[str, list[dict]], progress=print) -> dict[str, dict[str, int]]:
+    """Make a NetBox hold the rows, through pynetbox (`api = pynetbox.api(url, token=...)`), in
+    import order: each row's object found by its natural key (`natural_key`) and updated where it
+    differs, or created; a cable whose A end is cabled already is kept. So a second push changes
+    nothing, and a push after the scenario changed updates what changed. Returns per file how many
+    rows were created, updated and unchanged. Not tested against a NetBox here: none can run on
+    this machine (the files, and the id resolution against a stand-in, are what the tests check)."""
     ids: dict[tuple, int] = {}
-    counts = {}
+    counts: dict[str, dict[str, int]] = {}
     for table in TABLES:
         app, name = table.endpoint.split(".")
         endpoint = getattr(getattr(api, app), name)
+        tally = counts[table.file] = {"created": 0, "updated": 0, "unchanged": 0}
         for row in data[table.file]:
-            body = {k: v for k, v in row.items() if v not in ("", None)}
-            for column, target, _ in table.references:
-                if column in body:
-                    body[column] = ids[(target, body[column])]
+            body = _body(table, row, ids)
             if table.endpoint == "dcim.cables":
-                body = {"status": body["status"], "label": body.get("label", ""),
-                        "a_terminations": [{"object_type": "dcim.interface",
-                                            "object_id": ids[("iface", row["side_a_device"], row["side_a_name"])]}],
-                        "b_terminations": [{"object_type": "dcim.interface",
-                                            "object_id": ids[("iface", row["side_b_device"], row["side_b_name"])]}]}
-            elif table.endpoint == "ipam.ip_addresses":
-                body = {"address": row["address"], "status": row["status"], "dns_name": row["dns_name"],
-                        "assigned_object_type": "dcim.interface",
-                        "assigned_object_id": ids[("iface", row["device"], row["interface"])]}
-            elif table.endpoint == "ipam.services":
-                body["ports"] = [int(p) for p in row["ports"].split(",")]
-            elif table.endpoint == "dcim.interfaces":
-                body["mgmt_only"] = row["mgmt_only"] == "true"
-            created = endpoint.create(body)
+                end = api.dcim.interfaces.get(body["a_terminations"][0]["object_id"])
+                if end is not None and getattr(end, "cable", None):
+                    tally["unchanged"] += 1
+                    continue
+                found = None
+            else:
+                found = endpoint.get(**natural_key(table, row, ids))
+            if found is None:
+                found = endpoint.create(body)
+                tally["created"] += 1
+            else:
+                tally["updated" if found.update(body) else "unchanged"] += 1
             key = ("iface", row["device"], row["name"]) if table.endpoint == "dcim.interfaces" else \
                 (table.endpoint, row.get("name") or row.get("model") or row.get("prefix") or row.get("address"))
-            ids[key] = created.id
-        counts[table.file] = len(data[table.file])
-        progress(f"{table.endpoint}: {counts[table.file]} created")
+            ids[key] = found.id
+        progress(f"{table.endpoint}: {tally['created']} created, {tally['updated']} updated, "
+                 f"{tally['unchanged']} unchanged")
     return counts

@@ -268,13 +268,14 @@ def export_netlab(file: str, prefix: str, hosts_per_site: int | None, output: st
 @HOSTS
 @click.option("-o", "--output", default=None, type=click.Path(file_okay=False),
               help="Directory for the import files  [default: out/netbox/SCENARIO].")
-@click.option("--push", "url", default=None, help="Also create everything in the NetBox at this URL (pynetbox).")
+@click.option("--push", "url", default=None, help="Also make the NetBox at this URL hold everything (pynetbox): created, or updated where it "
+                   "differs; a second push changes nothing.")
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="A file holding the NetBox API token (with --push).")
 def export_netbox(file: str, prefix: str, hosts_per_site: int | None, output: str | None, url: str | None,
                   token_file: str | None) -> None:
     """NetBox bulk-import files (regions, sites, device roles and types, devices, interfaces,
-    cables, prefixes, IP addresses, services), numbered in import order; --push creates them."""
+    cables, prefixes, IP addresses, services), numbered in import order; --push puts them in a NetBox."""
     from egovlab.topology import netbox
     from egovlab.topology.model import emulation_plan
 
