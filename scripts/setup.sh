@@ -13,7 +13,8 @@ PACKAGES=(
   mininet openvswitch-switch iputils-ping iproute2 iperf3 tcpdump  # emulation
   traceroute                                                       # NAPALM traceroute from a host
   graphviz                                                         # export graph
-  vagrant                                                          # Vagrantfile validation
+  vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients    # the failover suite in a Vagrant box (libvirt)
+  dnsmasq-base iptables rsync                                      # ... its isolated network, synced folder
   openvswitch-testcontroller                                       # an external OpenFlow controller in tests
   postgresql nginx-light openssh-server openssh-client supervisor  # the services on the emulated hosts
   netcat-openbsd iputils-arping openssl                            # SSH via the bastions, address takeover, TLS

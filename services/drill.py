@@ -81,7 +81,7 @@ def longest_wait(attempts: list, since: float) -> float | None:
     return round(max(b - a for a, b in zip(points, points[1:])), 3)
 
 
-def _pg(pid: int, root: str, sql: str, db: str = "egov") -> str:
+def psql(pid: int, root: str, sql: str, db: str = "egov") -> str:
     r = subprocess.run([*netns.command(pid), "runuser", "-u", "postgres", "--", f"{PG_BIN}/psql", "-h", f"{root}/pg/run",
                         "-d", db, "-tAq", "-v", "ON_ERROR_STOP=1"], input=sql, capture_output=True, text=True,
                        timeout=30)
@@ -95,7 +95,7 @@ def present(pid: int, root: str, ids: list[str]) -> set[str]:
     if not ids:
         return set()
     values = ",".join(f"('{i}'::uuid)" for i in ids)
-    return set(_pg(pid, root, f"SELECT a.id FROM (VALUES {values}) AS v(id) JOIN applications a ON a.id = v.id;"
+    return set(psql(pid, root, f"SELECT a.id FROM (VALUES {values}) AS v(id) JOIN applications a ON a.id = v.id;"
                    ).split())
 
 

@@ -36,7 +36,7 @@ from egovlab.topology.model import EmulationPlan
 from egovlab.topology.state import LabError, data_dir
 
 from .deploy import wait_port, workdir
-from .drill import PG_BIN, Citizens, _pg, citizens, figures, give_back, promote
+from .drill import PG_BIN, Citizens, citizens, figures, give_back, promote, psql
 from .placement import Deployment, host
 
 CATCH_UP_TIMEOUT_S = 30.0
@@ -83,7 +83,7 @@ def _postgres(label: str, plan: EmulationPlan, pids: dict[str, int], *cmd: str) 
 
 
 def _sql(plan: EmulationPlan, pids: dict[str, int], label: str, sql: str) -> str:
-    return _pg(pids[plan.node(label)], str(data_dir(plan.prefix) / label), sql, db="postgres").strip()
+    return psql(pids[plan.node(label)], str(data_dir(plan.prefix) / label), sql, db="postgres").strip()
 
 
 def _data(plan: EmulationPlan, label: str) -> str:

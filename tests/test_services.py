@@ -87,7 +87,7 @@ def test_a_citizen_application_flows_through_the_zones_over_https_and_reaches_th
                        f"http://{_ip(lab, 'app-qlvb-1')}:8080/documents?application_id={app['id']}")
     assert code == 200 and [d["kind"] for d in docs] == ["receipt", "decision"]
     # synchronous streaming replication: the standby in the backup DC already has it
-    out = drill._pg(lab.pids[lab.plan.node("bk-db-1")], str(data_dir(PREFIX) / "bk-db-1"),
+    out = drill.psql(lab.pids[lab.plan.node("bk-db-1")], str(data_dir(PREFIX) / "bk-db-1"),
                     f"SELECT status, result FROM applications WHERE id = '{app['id']}';")
     assert out.strip() == "decided|approved"
     # the zones hold: a citizen reaches neither the one-stop office nor the database directly
@@ -183,7 +183,7 @@ def test_data_written_after_the_failover_is_there_after_egovlab_failback(provinc
                       {"citizen_id": "083200009999", "procedure": "birth-registration", "form": {"child": "Bình"}})
     assert code == 201, app
     bk_db = (lab.pids[lab.plan.node("bk-db-1")], str(data_dir(PREFIX) / "bk-db-1"))
-    assert drill._pg(*bk_db, f"SELECT status FROM applications WHERE id = '{app['id']}';").strip() == "received"
+    assert drill.psql(*bk_db, f"SELECT status FROM applications WHERE id = '{app['id']}';").strip() == "received"
     out = tmp_path / "failback.json"
     r = subprocess.run([str(EGOVLAB), "failback", "--prefix", PREFIX, "--seconds", "15", "--json", str(out)],
                        capture_output=True, text=True, timeout=600)
@@ -191,9 +191,9 @@ def test_data_written_after_the_failover_is_there_after_egovlab_failback(provinc
     report = json.loads(out.read_text())["failback"]
     assert report["lost"] == 0 and report["rpo_s"] == 0.0 and report["rto_s"] is not None
     home = (lab.pids[lab.plan.node("db-1")], str(data_dir(PREFIX) / "db-1"))
-    assert drill._pg(*home, f"SELECT status FROM applications WHERE id = '{app['id']}';").strip() == "received"
-    assert drill._pg(*home, "SELECT pg_is_in_recovery();").strip() == "f"
-    assert drill._pg(*home, "SELECT application_name, state, sync_state FROM pg_stat_replication;"
+    assert drill.psql(*home, f"SELECT status FROM applications WHERE id = '{app['id']}';").strip() == "received"
+    assert drill.psql(*home, "SELECT pg_is_in_recovery();").strip() == "f"
+    assert drill.psql(*home, "SELECT application_name, state, sync_state FROM pg_stat_replication;"
                      ).strip() == "bk_db_1|streaming|sync"
     code, seen = _curl(lab, "internet-h2", "GET", f"{portal6}/api/applications/{app['id']}")
     assert code == 200 and seen["id"] == app["id"]  # served by the provincial DC again

@@ -25,7 +25,7 @@ SUITE, MIRROR = "bookworm", "http://deb.debian.org/debian"
 PACKAGES = ["linux-image-amd64", "initramfs-tools", "kmod", "udev", "iproute2", "iputils-ping", "procps",
             "openvswitch-switch", "mininet", "python3", "python3-venv", "iperf3", "tcpdump", "ethtool",
             "ca-certificates", "openssh-server", "sudo",
-            "systemd-sysv", "ifupdown", "isc-dhcp-client"]  # booted normally (the Vagrant box): systemd, DHCP
+            "systemd-sysv", "ifupdown", "isc-dhcp-client", "rsync"]  # booted normally (the Vagrant box): systemd, DHCP, synced folder
 GUEST_DIR = "/work/egovlab"  # where the guest keeps the working tree (the editable install points here)
 VENV = "/opt/egovlab/venv"
 BUILDER_VERSION = "2"

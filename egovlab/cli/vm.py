@@ -34,12 +34,24 @@ def vm_build() -> None:
 @click.option("--accel", type=click.Choice(["kvm", "tcg"]), default=None, help="Default: KVM if it works here.")
 @click.option("--out", type=click.Path(file_okay=False), default="out/vm", show_default=True,
               help="Where the console log, JUnit XML and figures land.")
+@click.option("--vagrant", "via_vagrant", is_flag=True,
+              help="Through Vagrant (libvirt): the image's box up, the suite over `vagrant ssh`, destroyed.")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
-def vm_test(timeout_s: float, accel: str | None, out: str, pytest_args: tuple[str, ...]) -> None:
+def vm_test(timeout_s: float, accel: str | None, out: str, via_vagrant: bool, pytest_args: tuple[str, ...]) -> None:
     """Boot the VM and run pytest inside it (default: the full-kernel failover suite)."""
-    from egovlab.vm import image, runner
+    from egovlab.vm import image, runner, vagrant
 
     img = image.build(progress=console.print)
+    if via_vagrant:
+        if accel is not None:
+            raise click.UsageError("--accel is the qemu runner's; under --vagrant KVM is used where it works")
+        got = vagrant.run(img, list(pytest_args) or FULLKERNEL_SUITE, out=Path(out), timeout_s=timeout_s,
+                          progress=console.print)
+        console.print(f"Vagrant ({got.driver}): " + ", ".join(f"{k} {v:.0f} s" for k, v in got.seconds.items())
+                      + f"; pytest exit {got.exit_code}; results in {out}/")
+        for key, value in got.figures.items():
+            console.print(f"  {key}: {value}")
+        sys.exit(got.exit_code)
     res = runner.run(img, list(pytest_args) or FULLKERNEL_SUITE, timeout_s=timeout_s, out=Path(out), accel=accel,
                      progress=console.print)
     console.print(f"VM ({res.accel}): booted in {res.boot_s or 0:.1f} s, finished in {res.seconds:.0f} s, "
