@@ -53,6 +53,8 @@ bench: setup
 	.venv/bin/python benchmarks/sdn_failover.py
 	.venv/bin/python benchmarks/ovs_bridges_per_daemon.py
 	.venv/bin/python benchmarks/services.py
+	.venv/bin/python benchmarks/failover_rto.py
+	.venv/bin/python benchmarks/soak.py
 	.venv/bin/python benchmarks/provisioning.py
 	.venv/bin/python benchmarks/vm_tier.py
 	.venv/bin/python benchmarks/api_status.py

@@ -2,7 +2,8 @@
 """The full-kernel tier, as root (writes benchmarks/results/vm_tier.json): image build time cold
 and cached, the VM's boot time, and the small WAN scenario's bring-up and failover outage inside
 the VM (kernel datapath, netem delays) against the same scenario on this host (userspace
-datapath, no delay), in the same run.
+datapath, no delay), in the same run; and the same in-VM suite through Vagrant (box, `vagrant
+up`, the suite over `vagrant ssh`, `vagrant destroy`) beside booting the image with qemu directly.
 
 Usage: sudo .venv/bin/python benchmarks/vm_tier.py [--keep-cache]
 """
@@ -50,6 +51,15 @@ def main() -> None:
                          progress=lambda *_: None)
     result["vm"] = {"accel": res.accel, "boot_s": res.boot_s, "suite_s": round(res.seconds, 1),
                     "pytest_exit": res.exit_code, **res.figures}
+    from egovlab.vm import vagrant
+
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.monotonic()
+        got = vagrant.run(img, ["tests/test_fullkernel.py", "-q"], out=Path(out), timeout_s=1500,
+                          progress=lambda *_: None)
+        result["vagrant"] = {"driver": got.driver, "seconds": got.seconds, "total_s": round(time.monotonic() - t0, 1),
+                             "pytest_exit": got.exit_code, **got.figures}
+    result["ratio_vagrant_to_qemu_total"] = round(result["vagrant"]["total_s"] / result["vm"]["suite_s"], 2)
     result["host"] = host_run()
     if res.figures.get("up_s"):
         result["ratio_up_vm_to_host"] = round(res.figures["up_s"] / result["host"]["up_s"], 2)
