@@ -215,7 +215,8 @@ def test_a_soak_of_every_fault_kind_twice_loses_nothing_and_ends_each_fault_at_i
     run = soak.Soak(province, province.dep, hold_s=1.5, rate=5, seed=2026, progress=lambda *_: None)
     faults = soak.draw(run.targets(), 2 * len(soak.KINDS), seed=2026)
     reports = run.run(faults)
-    assert [(r.kind, r.target, r.problems) for r in reports if not r.passed] == []
+    failed = [f"{r.kind} {r.target}: {'; '.join(r.problems)}" for r in reports if not r.passed]
+    assert not failed, "\n".join(failed)
     assert {r.kind for r in reports} == set(soak.KINDS)
     for r in reports:
         assert r.citizens["lost"] == 0 and r.citizens["acknowledged"] > 0, r

@@ -67,3 +67,13 @@ def test_the_outage_distribution_per_kind():
     assert summary["ovs-restart"]["failed"] == 1 and set(summary) == {"link-cut", "ovs-restart"}
     out = soak.report(reports, wall_s=12.3, seed=5)
     assert out["faults"] == 5 and out["failed"] == 1 and out["runs"][4]["passed"] is False
+
+
+def test_a_stall_whose_datagrams_arrive_late_is_still_a_stall():
+    from egovlab.topology.probes import silence_ms
+
+    steady = [i * 0.01 for i in range(100)]
+    assert silence_ms(steady, 0.01) == 0.0
+    held = steady[:50] + [2.0 + i * 0.0001 for i in range(50)]  # queued through a cut, delivered at once after it
+    assert silence_ms(held, 0.01) == 1500.0
+    assert silence_ms([], 0.01) == 0.0

@@ -124,7 +124,7 @@ def probe_all(targets: list, timeout: float) -> list[dict]:
 
 def receive(spec: dict) -> None:
     """Count the senders' datagrams until `seconds` pass; print (seq, send time, sender's
-    address) of each."""
+    address, arrival time) of each."""
     family = socket.AF_INET6 if ":" in spec["bind"] else socket.AF_INET
     got = []
     with socket.socket(family, socket.SOCK_DGRAM) as s:
@@ -138,7 +138,7 @@ def receive(spec: dict) -> None:
             except socket.timeout:
                 continue
             seq, sent = struct.unpack("!Qd", data[:16])
-            got.append([seq, sent, peer[0]])
+            got.append([seq, sent, peer[0], time.time()])
     print(json.dumps(got))
 
 

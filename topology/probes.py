@@ -287,7 +287,7 @@ def failover_probe(plan: EmulationPlan, pids: dict[str, int], link: str, src: st
         _time.sleep(cut_after)
         record = faults.inject(plan, "link-down", link)
         sent = json.loads(tx.communicate(timeout=seconds + 30)[0])
-        received = [(seq, sent) for seq, sent, _ in json.loads(rx.communicate(timeout=seconds + 30)[0])]
+        received = [(seq, sent) for seq, sent, *_ in json.loads(rx.communicate(timeout=seconds + 30)[0])]
     finally:
         for proc in (rx,) + ((tx,) if "tx" in locals() else ()):
             if proc.poll() is None:
@@ -315,7 +315,15 @@ class TrainResult:
     sent: int
     received: int
     lost: int
-    outage_ms: float  # the longest silence, minus one interval (0: nothing lost)
+    outage_ms: float  # the longest silence, by sequence or by arrival, minus one interval (0: a steady flow)
+
+
+def silence_ms(arrivals: list[float], interval_s: float) -> float:
+    """The longest time between two arrivals, minus one interval (pure). Counting by sequence
+    numbers alone misses a stall whose datagrams were held and delivered late: a host whose link
+    lost its carrier queues them behind its ARP resolution and sends them all once it is back."""
+    times = sorted(arrivals)
+    return round(max((max(0.0, b - a - interval_s) for a, b in zip(times, times[1:])), default=0.0) * 1000, 1)
 
 
 class Trains:
@@ -369,9 +377,10 @@ class Trains:
         out = []
         for t in self.trains:
             source = self.address(t.src, t.version)
-            received = [(seq, at) for seq, at, peer in got[(t.dst, t.port, t.version)] if peer == source]
-            stats = analyse(received, self.count, self.interval_s, cut_at=0.0)
-            out.append(TrainResult(t, sent[t], stats["received"], stats["lost"], stats["outage_ms"]))
+            mine = [(seq, at, arrived) for seq, at, peer, arrived in got[(t.dst, t.port, t.version)] if peer == source]
+            stats = analyse([(seq, at) for seq, at, _ in mine], self.count, self.interval_s, cut_at=0.0)
+            outage = max(stats["outage_ms"], silence_ms([arrived for *_, arrived in mine], self.interval_s))
+            out.append(TrainResult(t, sent[t], stats["received"], stats["lost"], outage))
         return out
 
     def __enter__(self) -> "Trains":
