@@ -40,7 +40,7 @@ KINDS = ("link-cut", "link-flap", "switch-down", "site-isolated", "controller-re
          "internet-line-cut", "dc-dark")
 ISOLATED_KINDS = ("department", "district", "commune", "public-service-centre")
 LEAD_S = 0.5  # trains and citizens run this long before each fault
-SETTLE_S = 3.0  # ... and this long after its repair
+SETTLE_S = 2.0  # ... and this long after its repair
 FLAPS, FLAP_S = 3, 0.3
 SAMPLE = {"alone": 6, "moved": 4, "lost": 2}  # probe trains per fault, by what the model predicts
 TRAIN_INTERVAL_MS = 10.0

@@ -212,7 +212,7 @@ def test_a_soak_of_every_fault_kind_twice_loses_nothing_and_ends_each_fault_at_i
     back, every switch holds exactly the compiled program, no acknowledged submission is lost."""
     from egovlab import soak
 
-    run = soak.Soak(province, province.dep, hold_s=1.5, rate=5, seed=2026, progress=lambda *_: None)
+    run = soak.Soak(province, province.dep, hold_s=1.0, rate=5, seed=2026, progress=lambda *_: None)
     faults = soak.draw(run.targets(), 2 * len(soak.KINDS), seed=2026)
     reports = run.run(faults)
     failed = [f"{r.kind} {r.target}: {'; '.join(r.problems)}" for r in reports if not r.passed]

@@ -3,6 +3,7 @@ Vagrantfile that boots the image's own kernel (the image has no boot loader) wit
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -40,4 +41,5 @@ def build_box(img: Image, out: Path) -> Path:
             tar.add(work / name, arcname=name)
         tar.add(img.kernel, arcname="vmlinuz")
         tar.add(img.initrd, arcname="initrd.img")
+    shutil.rmtree(work, ignore_errors=True)  # the qcow2 is in the box now: GBs not kept twice
     return out

@@ -184,9 +184,7 @@ def run(img: Image, pytest_args: list[str], *, out: Path, timeout_s: float = 180
             result.seconds["suite"] = round(time.monotonic() - t0, 1)
             result.log = suite.stdout[-3000:] + suite.stderr[-2000:]
             packed = vagrant("ssh", "-c", f"sudo tar -C {RESULTS} -cf - .", what="collecting the results")
-            out.mkdir(parents=True, exist_ok=True)
-            with tarfile.open(fileobj=io.BytesIO(packed.stdout)) as tar:
-                tar.extractall(out, filter="data")
+            _unpack(packed.stdout, out)
         finally:
             t0 = time.monotonic()
             subprocess.run(["vagrant", "destroy", "-f"], capture_output=True, timeout=600, env=env, cwd=ROOT)
@@ -203,6 +201,17 @@ def run(img: Image, pytest_args: list[str], *, out: Path, timeout_s: float = 180
 
         result.figures = json.loads((out / "fullkernel.json").read_text())
     return result
+
+
+def _unpack(tar_bytes: bytes, out: Path) -> None:
+    """The guest's results (a flat folder of files) into `out`: regular files only, by their
+    base name, so nothing the guest sends can land outside it."""
+    out.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        for member in tar.getmembers():
+            name = Path(member.name).name
+            if member.isfile() and name not in ("", ".", ".."):
+                (out / name).write_bytes(tar.extractfile(member).read())
 
 
 def _drop_box_volumes(name: str) -> None:
