@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 
 from egovlab.inventory.scenario import Scenario
 from egovlab.sdn import compiler, launcher, program
-from egovlab.sdn.resilience import Effect, Failure, single
+from egovlab.sdn.resilience import FAULT_OF_KIND, Effect, Failure, single
 from egovlab.services import drill, failback
 from egovlab.services.placement import Deployment
 from egovlab.suites.runner import LabHandle, Runner
@@ -39,6 +39,9 @@ from egovlab.topology.state import LabError
 KINDS = ("link-cut", "link-flap", "switch-down", "site-isolated", "controller-restart", "ovs-restart",
          "internet-line-cut", "dc-dark")
 ISOLATED_KINDS = ("department", "district", "commune", "public-service-centre")
+# the kinds a lab fault makes and repairs: the model's failure kind of each (resilience.single)
+MODEL_KIND = {"link-cut": "link", "link-flap": "link", "internet-line-cut": "link", "switch-down": "switch",
+              "site-isolated": "site"}
 LEAD_S = 0.5  # trains and citizens run this long before each fault
 SETTLE_S = 2.0  # ... and this long after its repair
 FLAPS, FLAP_S = 3, 0.3
@@ -169,10 +172,8 @@ class Soak:
 
     def failure(self, fault: Fault) -> Failure:
         plan = self.lab.plan
-        kind = {"link-cut": "link", "link-flap": "link", "internet-line-cut": "link", "switch-down": "switch",
-                "site-isolated": "site"}.get(fault.kind)
-        if kind is not None:
-            return single(plan, kind, fault.target)
+        if fault.kind in MODEL_KIND:
+            return single(plan, MODEL_KIND[fault.kind], fault.target)
         if fault.kind == "ovs-restart":
             k = int(fault.target[3:]) - 1
             switches = {n for n, i in self.placed.items() if i == k}
@@ -229,19 +230,14 @@ class Soak:
 
     def make(self, fault: Fault) -> None:
         plan, lab = self.lab.plan, self.lab
-        if fault.kind in ("link-cut", "internet-line-cut"):
-            faults.inject(plan, "link-down", fault.target)
-        elif fault.kind == "link-flap":
-            for _ in range(FLAPS):
-                faults.inject(plan, "link-down", fault.target)
+        if fault.kind in MODEL_KIND:
+            action = FAULT_OF_KIND[MODEL_KIND[fault.kind]]
+            for _ in range(FLAPS if fault.kind == "link-flap" else 0):
+                faults.inject(plan, action, fault.target)
                 time.sleep(FLAP_S)
-                faults.inject(plan, "link-up", fault.target)
+                faults.inject(plan, faults.REPAIR[action], fault.target)
                 time.sleep(FLAP_S)
-            faults.inject(plan, "link-down", fault.target)
-        elif fault.kind == "switch-down":
-            faults.inject(plan, "switch-down", fault.target)
-        elif fault.kind == "site-isolated":
-            faults.inject(plan, "isolate", fault.target)
+            faults.inject(plan, action, fault.target)
         elif fault.kind == "controller-restart":
             os.killpg(lab.controller_process.pid, signal.SIGKILL)
             lab.controller_process.wait(timeout=10)
@@ -254,12 +250,8 @@ class Soak:
 
     def repair(self, fault: Fault) -> None:
         plan, lab = self.lab.plan, self.lab
-        if fault.kind in ("link-cut", "internet-line-cut", "link-flap"):
-            faults.inject(plan, "link-up", fault.target)
-        elif fault.kind == "switch-down":
-            faults.inject(plan, "switch-up", fault.target)
-        elif fault.kind == "site-isolated":
-            faults.inject(plan, "restore", fault.target)
+        if fault.kind in MODEL_KIND:
+            faults.inject(plan, faults.REPAIR[FAULT_OF_KIND[MODEL_KIND[fault.kind]]], fault.target)
         elif fault.kind == "controller-restart":
             since = time.time()
             lab.controller_process, _ = launcher.start(lab.scenario.source, prefix=plan.prefix,

@@ -20,7 +20,8 @@ from .model import EmulationPlan
 from .state import state_dir
 
 ACTIONS = ("link-down", "link-up", "switch-down", "switch-up", "isolate", "restore", "dc-down", "dc-up")
-UP_ACTIONS = ("link-up", "switch-up", "restore", "dc-up")  # the rest take interfaces down
+REPAIR = {"link-down": "link-up", "switch-down": "switch-up", "isolate": "restore", "dc-down": "dc-up"}
+UP_ACTIONS = tuple(REPAIR.values())  # the rest take interfaces down
 
 
 @dataclass
