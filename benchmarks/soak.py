@@ -38,12 +38,15 @@ def main() -> None:
             with probes.Trains(lab.plan, run.pids, chosen, interval_ms=soak.TRAIN_INTERVAL_MS,
                                seconds=soak.LEAD_S + run.hold_s + soak.SETTLE_S) as trains:
                 trains.start()
-                floor += [r.outage_ms for r in trains.results()]
+                floor += trains.results()
         reports = run.run(soak.draw(run.targets(), args.faults, args.seed))
     result = soak.report(reports, time.monotonic() - t0, args.seed)
     result = {"benchmark": "soak", "scenario": args.scenario,
-              "baseline_no_fault_trains": {"trains": len(floor), "longest_outage_ms": max(floor, default=0.0),
-                                           "with_loss": sum(1 for f in floor if f)},
+              "baseline_no_fault_trains": {"trains": len(floor),
+                                           "longest_silence_ms": max((r.outage_ms for r in floor), default=0.0),
+                                           "median_longest_silence_ms": sorted(r.outage_ms for r in floor)[len(floor) // 2]
+                                           if floor else None,
+                                           "datagrams_lost": sum(r.lost for r in floor)},
               **{k: v for k, v in result.items() if k != "runs"},
               "runs": [{k: r[k] for k in ("kind", "target", "outage_ms", "service_wait_s", "repaired_s", "passed",
                                           "problems", "seconds")} for r in result["runs"]]}
