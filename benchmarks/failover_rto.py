@@ -34,7 +34,7 @@ def mode(scenario: str, replication: str, runs: int, seconds: float) -> dict:
 
     cycles = []
     with lifecycle.session(scenario, lifecycle.spec("eb", ovs_shards=24)) as lab:
-        pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+        pids = lab.pids
         dep, recap = deploy.deploy(lab.scenario, lab.plan, pids, replication=replication, progress=lambda *_: None)
         for _ in range(runs):
             t0 = time.monotonic()

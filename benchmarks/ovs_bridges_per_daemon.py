@@ -123,7 +123,7 @@ def main_loop_stall(events: int = 8) -> dict:
 def cuts(lab, n: int) -> dict:
     from egovlab.topology import faults, probes
 
-    pids = {name: lab.net[name].pid for name in [*lab.plan.hosts, *lab.plan.switches]}
+    pids = lab.pids
     src, dst, port = probes.failover_pair(lab.scenario, lab.plan, LINK)
     outages, recs = [], []
     for _ in range(n):

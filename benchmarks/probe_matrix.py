@@ -64,7 +64,7 @@ def main() -> None:
                                   capture_output=True, text=True, check=True).stdout)
     with lifecycle.session("dongthap", lifecycle.spec(PREFIX, ovs_shards=24)) as lab:
         plan = lab.plan
-        pids = {n: lab.net[n].pid for n in plan.hosts}
+        pids = lab.pids
         planned = probes.matrix_plan(lab.scenario, plan)
         ours, theirs, same = [], [], True
         for _ in range(args.runs):

@@ -24,7 +24,7 @@ def provision(mitogen: bool) -> dict:
         deploy.mitogen_strategy = lambda: {}
     try:
         with lifecycle.session("dongthap", lifecycle.spec(PREFIX)) as lab:
-            pids = {n: lab.net[n].pid for n in lab.plan.hosts}
+            pids = lab.pids
             _, first = deploy.deploy(lab.scenario, lab.plan, pids, progress=lambda *_: None)
             _, again = deploy.deploy(lab.scenario, lab.plan, pids, progress=lambda *_: None)
     finally:

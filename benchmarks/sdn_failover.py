@@ -44,7 +44,7 @@ def cut_series(lab, links: list[str], cuts: int) -> list[dict]:
     from ovs_bridges_per_daemon import reconfigures
     system_daemon = lab.ovs_shards == 1  # the reconfigurations counted are the system daemon's
 
-    pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+    pids = lab.pids
     out = []
     for i in range(cuts):
         link = links[i % len(links)]

@@ -139,7 +139,7 @@ def main() -> None:
     rtos, provisioning = [], []
     for run in range(args.runs):
         with lifecycle.session("dongthap", lifecycle.spec("eb")) as lab:
-            pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+            pids = lab.pids
             t0 = time.monotonic()
             dep, recap = deploy.deploy(lab.scenario, lab.plan, pids, replication="sync", progress=lambda *_: None)
             provisioning.append({"first_s": round(time.monotonic() - t0, 1), "ansible_s": round(recap.seconds, 1),

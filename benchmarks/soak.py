@@ -29,7 +29,7 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.monotonic()
     with lifecycle.session(args.scenario, lifecycle.spec("eb", ovs_shards=24)) as lab:
-        pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+        pids = lab.pids
         dep, _ = deploy.deploy(lab.scenario, lab.plan, pids, replication="sync", progress=lambda *_: None)
         run = soak.Soak(lab, dep, seed=args.seed, progress=print)
         chosen = run.trains(Effect(Failure("none", "none", frozenset())))["alone"]

@@ -48,7 +48,7 @@ def main() -> None:
         t0 = time.perf_counter()
         with lifecycle.session("dongthap", lifecycle.spec(PREFIX, ovs_shards=24)) as lab:
             result["lab_up_and_programmed_s"] = round(time.perf_counter() - t0, 1)
-            pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+            pids = lab.pids
             run = runner.Runner(runner.LabHandle(lab.scenario, lab.plan, pids, True))
             reach = schema.Reach.model_validate({"from": "site:h-cao-lanh", "to": "service:cong-dvc"})
             t1 = time.perf_counter()

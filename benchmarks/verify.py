@@ -73,7 +73,7 @@ def matrix() -> dict | None:
     from egovlab.topology import probes
 
     with lifecycle.session("dongthap", lifecycle.spec("eq", ovs_shards=24)) as lab:
-        pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+        pids = lab.pids
         planned = probes.matrix_plan(lab.scenario, lab.plan)
         t0 = time.perf_counter()
         results = probes.run_matrix(planned, pids, lab.plan.by_label, lab.plan.prefix)

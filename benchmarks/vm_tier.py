@@ -24,7 +24,7 @@ def host_run() -> dict:
     from egovlab.topology import probes
 
     with lifecycle.session(ROOT / "tests" / "scenarios" / "wan.yml", lifecycle.spec("ev")) as lab:
-        pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+        pids = lab.pids
         res = probes.failover_probe(lab.plan, pids, "town--core-1", "town-h1", "web-1", port=5000, seconds=4.0,
                                     cut_after=1.5, restore=False)
         return {"up_s": round(lab.timings["up_s"], 2), "outage_ms": res.outage_ms, "lost": res.lost,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from egovlab import operations
 from egovlab.inventory import addressing, loader, safe_yaml
-from egovlab.topology import cleanup
+from egovlab.topology import cleanup, netns
 from egovlab.topology.model import DEFAULT_PREFIX, emulation_plan
 from egovlab.topology.state import (STATE_ROOT, LabError, LabSpec, claim, pid_alive, read_state, record_snapshot,
                                     release, remove_state)
@@ -70,18 +70,13 @@ def session(file: str | Path, lab_spec: LabSpec, reporter: Reporter | None = Non
             reporter.programmed(lab.rules)
         yield lab
     finally:
-        # A second Ctrl-C or `down` must not cut the removal short: it finishes first.
-        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
+        with netns.signals_ignored():  # a second Ctrl-C or `down` must not cut the removal short
             if lab is not None:
                 owned = lab.owns_prefix
                 removed = lab.stop()
                 if owned:
                     reporter.down(lab, removed)
             release(lab_spec.prefix)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
 
 def _make_lab(file: str, lab_spec: LabSpec, reporter: Reporter):

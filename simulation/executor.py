@@ -23,6 +23,7 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from egovlab.inventory.errors import EgovlabError
+from egovlab.topology.netns import signals_deferred
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -75,6 +76,7 @@ def _die_with_parent() -> None:
         os._exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # forked while held back
 
 
 class ProcessExecutor(Executor):
@@ -88,11 +90,17 @@ class ProcessExecutor(Executor):
         if len(tasks) <= 1 or self.workers == 1:
             yield from enumerate(map(fn, tasks))
             return
-        # multiprocessing's Pool, not concurrent.futures': leaving its `with` block on an exception
-        # (Ctrl-C, SIGTERM) terminates the workers at once instead of waiting for their tasks.
-        with multiprocessing.get_context("fork").Pool(min(self.workers, len(tasks)),
-                                                      initializer=_die_with_parent) as pool:
+        # multiprocessing's Pool, not concurrent.futures': its terminate() on an exception (Ctrl-C,
+        # SIGTERM) stops the workers at once instead of waiting for their tasks. Signals are held
+        # back while it is made: one inside Pool() (its workers forked, its threads not yet
+        # started) left a half-made pool nothing terminated, and simulate did not exit (CI, once).
+        with signals_deferred():
+            pool = multiprocessing.get_context("fork").Pool(min(self.workers, len(tasks)),
+                                                            initializer=_die_with_parent)
+        try:
             yield from enumerate(pool.imap(fn, tasks, chunksize=1))
+        finally:
+            pool.terminate()
 
 
 class DaskExecutor(Executor):

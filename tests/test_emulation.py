@@ -99,16 +99,14 @@ def test_no_interface_autoconfigures_ipv6_into_the_fabric(province):
             return f.read().strip()
 
     plan = province.plan
-    for name in [*plan.hosts, *plan.switches]:
-        node = province.net[name]
-        for intf in node.intfList():
-            if intf.name == "lo":
-                continue
+    for link in plan.links:
+        for name in (link.a, link.b):
+            pid, intf = province.pid(name), link.intf(name)
             if name in plan.hosts:
-                assert [conf(node.pid, intf.name, k) for k in ("accept_ra", "router_solicitations", "accept_dad")] \
-                    == ["0", "0", "0"], intf.name
+                assert [conf(pid, intf, k) for k in ("accept_ra", "router_solicitations", "accept_dad")] \
+                    == ["0", "0", "0"], intf
             else:
-                assert conf(node.pid, intf.name, "disable_ipv6") == "1", intf.name
+                assert conf(pid, intf, "disable_ipv6") == "1", intf
     listener = province.pid("ngsp-1")
     heard = subprocess.run(["nsenter", "-t", str(listener), "-n", "timeout", "3", "tcpdump", "-i", "any", "-nn", "-l",
                             "icmp6 and ip6[40] == 133"], capture_output=True, text=True)  # 133: router solicitation
@@ -201,7 +199,7 @@ def test_matrix_against_intent_and_a_miswired_network_shows_up_as_a_diff(provinc
 
     plan = province.plan
     wait_rstp_converged(plan.prefix, rstp_islands(plan))  # the tests before cut and restored links
-    pids = {n: province.net[n].pid for n in plan.hosts}
+    pids = province.pids
     planned = probes.matrix_plan(dongthap, plan)
     first = probes.run_matrix(planned, pids, plan.by_label, plan.prefix)
     # standalone switches enforce no policy: everything is reachable, every denied flow differs

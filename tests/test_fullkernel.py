@@ -70,7 +70,7 @@ def test_the_wan_delays_are_emulated_and_the_kernel_datapath_is_used():
 
 def test_a_cut_uplink_fails_over_with_the_delay_present():
     with controlled_lab(SCENARIOS / "wan.yml", "ef") as lab:
-        pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+        pids = lab.pids
         _rtt_ms(lab, "town-h1", "web-1", count=3)
         res = probes.failover_probe(lab.plan, pids, "town--core-1", "town-h1", "web-1", port=5000, seconds=4.0,
                                     cut_after=1.5, restore=False)

@@ -115,7 +115,7 @@ def test_the_province_stopped_by_down_while_it_comes_up_leaves_nothing():
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        # in the middle of building: Mininet has started some of the nodes' shells
+        # in the middle of building: the builder has started some of the nodes' processes
         while len(cleanup.lab_processes(prefix, helpers=False)) < 100 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert cleanup.lab_processes(prefix, helpers=False), "the province never began to build"

@@ -2,7 +2,6 @@
 from the kernel, as root: a veth pair of its own in the root namespace, no addresses."""
 from __future__ import annotations
 
-import os
 
 import pytest
 from pyroute2 import IPRoute
@@ -45,37 +44,3 @@ def test_a_cut_and_a_restore_read_at_once_on_both_ends(veth):
 
 def test_a_missing_interface_counts_as_down(veth):
     assert netstate.interfaces_down({A, "egtst-none"}) == {"egtst-none"}
-
-
-@pytest.mark.emulation
-@pytest.mark.skipif(os.geteuid() != 0, reason="a Mininet node needs root")
-def test_the_controller_check_connects_instead_of_decoding_the_controllers_bytes():
-    """A controller whose first bytes are not text (an OpenFlow hello) is reachable, not a crash."""
-    import socket
-    import threading
-
-    from mininet.node import RemoteController
-
-    from egovlab.topology.network import LabController
-
-    server = socket.create_server(("127.0.0.1", 0))
-    port = server.getsockname()[1]
-
-    def hello():  # answers every connection with binary bytes until the test closes the socket
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            conn.sendall(b"\x04\x00\x00\x08\xff\xfe\xfd\x00" * 4)
-            conn.close()
-
-    threading.Thread(target=hello, daemon=True).start()
-    ours = LabController("c9", ip="127.0.0.1", port=port)
-    try:
-        assert ours.isListening("127.0.0.1", port)
-        assert not ours.isListening("127.0.0.1", 1)  # nothing listens there: a warning, not an error
-    finally:
-        ours.stop()
-        server.close()
-    assert issubclass(LabController, RemoteController)

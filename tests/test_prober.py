@@ -68,3 +68,34 @@ def test_every_answer_of_targets_probed_together(netns):
                         (False, "no-reply"), (False, "no-reply"), (False, "timeout"),
                         (False, "no-reply"), (False, "unreachable")]
     assert got[11:] == [(False, "timeout")] * 40
+
+
+def test_a_receiver_counts_a_late_senders_every_datagram_and_stops_when_its_senders_are_done(netns):
+    """The receiver's window is its senders', not one of its own from "ready": a sender that
+    starts 3 s late (a loaded machine) loses nothing, and closing the receiver's stdin ends it
+    within its linger, long before its cap."""
+    import time
+
+    from egovlab.topology.probes import LINGER_S, receiver_spec
+
+    def prober(mode: str, spec: dict, **kw) -> subprocess.Popen:
+        return subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, str(PROBER), mode, json.dumps(spec)],
+                                stdout=subprocess.PIPE, text=True, **kw)
+
+    rx, tx = prober("receive", receiver_spec(6, 40999, seconds=1.0), stdin=subprocess.PIPE), None
+    try:
+        assert rx.stdout.readline().strip() == "ready"
+        time.sleep(3.0)  # past the old window: seconds + 2 from "ready"
+        tx = prober("send", {"to": "::1", "port": 40999, "interval": 0.01, "count": 100}, stdin=subprocess.DEVNULL)
+        assert json.loads(tx.communicate(timeout=30)[0]) == {"sent": 100, "count": 100}
+        closed = time.monotonic()
+        got = json.loads(rx.communicate(timeout=30)[0])
+        stopped_after = time.monotonic() - closed
+    finally:
+        for p in (rx, tx):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+    assert sorted(seq for seq, *_ in got) == list(range(100))
+    assert {peer for _, _, peer, _ in got} == {"::1"}
+    assert stopped_after < LINGER_S + 10  # ended by its senders, not by its 61 s cap

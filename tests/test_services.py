@@ -29,9 +29,9 @@ def province():
     `make run` runs it), with the services deployed (synchronous replication); everything removed
     afterwards, whatever happens."""
     with controlled_lab(DONGTHAP, PREFIX, ovs_shards=24) as lab:
-        pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+        pids = lab.pids
         dep, first = deploy.deploy(lab.scenario, lab.plan, pids, replication="sync", progress=lambda *_: None)
-        lab.pids, lab.dep, lab.first_recap = pids, dep, first
+        lab.dep, lab.first_recap = dep, first
         yield lab
     assert not data_dir(PREFIX).exists()
     assert cleanup.leftovers(PREFIX) == {"bridges": [], "links": [], "processes": [], "ovs_shards": []}

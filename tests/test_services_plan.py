@@ -135,11 +135,13 @@ def test_a_citizen_submits_open_loop_so_a_hanging_submission_holds_no_other_back
     attempts = asyncio.run(scenario())
     assert len(attempts) == 20
     sent = [a[0] - attempts[0][0] for a in attempts]
-    assert all(abs(s - n / 20) < 0.04 for n, s in enumerate(sent)), sent  # on schedule, not after the hung one
+    # on schedule, not after the hung one: a closed loop would send the second only at its 0.5 s
+    # timeout; half that is slack for a loaded machine (CI saw one 0.05 s late)
+    assert all(-0.01 < s - n / 20 < 0.25 for n, s in enumerate(sent)), sent
     assert attempts[0][2] == 0 and attempts[0][1] - attempts[0][0] >= 0.5  # the hung one timed out
     assert all(a[2] == 201 and a[3] for a in attempts[1:])
     # the analysis sees the first answer after the 'failure' at the first send, not the hung one's
-    assert drill.analyse(attempts, attempts[0][0], present=set())["rto_s"] < 0.3
+    assert drill.analyse(attempts, attempts[0][0], present=set())["rto_s"] < 0.5
 
 
 def test_only_a_standby_of_the_same_service_may_take_over_an_address(dongthap, plan):

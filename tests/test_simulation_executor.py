@@ -102,3 +102,39 @@ def test_a_local_dask_cluster_of_workers_runs_and_stops(tmp_path):
                                  "--workers", "2", "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "dr.json").exists()
+
+
+def test_an_interrupt_while_the_process_pool_is_being_made_still_ends_the_run_and_its_workers():
+    """SIGINT at 0 to 40 ms after the map begins: inside Pool() (workers forked, its threads not
+    yet started), or once it runs. Each time the run ends within seconds and no worker is left."""
+    import os
+    import signal
+    import uuid
+
+    code = ("import sys, time\nfrom egovlab.simulation.executor import ProcessExecutor\n"
+            "print('go', flush=True)\nProcessExecutor(2).map(time.sleep, [30] * 4)\n")
+    for delay_ms in range(0, 41, 4):
+        marker = f"pool-{uuid.uuid4().hex}"
+        proc = subprocess.Popen([sys.executable, "-c", code, marker], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        try:
+            assert proc.stdout.readline().strip() == "go"
+            time.sleep(delay_ms / 1000)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=20) != 0, f"interrupted {delay_ms} ms in, the run did not stop"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        deadline, left = time.monotonic() + 10, True
+        while left and time.monotonic() < deadline:
+            left = [p for p in os.listdir("/proc") if p.isdigit() and _cmdline_has(p, marker)]
+            time.sleep(0.05)
+        assert not left, f"interrupted {delay_ms} ms in: workers {left} left"
+
+
+def _cmdline_has(pid: str, marker: str) -> bool:
+    try:
+        return marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False

@@ -77,3 +77,13 @@ def test_a_stall_whose_datagrams_arrive_late_is_still_a_stall():
     held = steady[:50] + [2.0 + i * 0.0001 for i in range(50)]  # queued through a cut, delivered at once after it
     assert silence_ms(held, 0.01) == 1500.0
     assert silence_ms([], 0.01) == 0.0
+
+
+def test_the_service_wait_is_the_longest_over_the_families_that_were_answered_and_none_when_none_was():
+    """(sent, answered, status, id) per attempt. A family with no acknowledgement after the
+    fault (its citizens stopped first) does not hide the other's wait, nor crash the soak."""
+    answered = [(9.0, 9.1, 201, "a"), (10.2, 10.3, 201, "b"), (10.4, 11.5, 201, "c")]
+    silent = [(10.1, 10.6, 0, None), (10.3, 10.8, 0, None)]
+    assert soak.service_wait({"ipv4": answered, "ipv6": silent}, began=10.0) == 1.2
+    assert soak.service_wait({"ipv4": silent, "ipv6": silent}, began=10.0) is None
+    assert soak.service_wait({"ipv4": answered, "ipv6": [(10.0, 10.5, 201, "d")]}, began=10.0) == 1.2

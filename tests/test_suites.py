@@ -335,7 +335,7 @@ def prediction_holds(run: runner.Runner, failure, planned) -> tuple[set, set]:
 def test_the_models_prediction_equals_the_lab_for_every_single_link_failure_of_small_dc():
 
     with lifecycle.session(SMALL, lifecycle.spec("eo"), timeout_s=60) as lab:
-        pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+        pids = lab.pids
         run = runner.Runner(runner.LabHandle(lab.scenario, lab.plan, pids, True))
         sc, plan = lab.scenario, lab.plan
         planned = [p for pair in run.model.flows if (p := intended_probe(run, *pair))]

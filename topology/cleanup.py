@@ -1,4 +1,4 @@
-"""Remove what a lab made, by name: OVS bridges, veths, host shells. Safe when nothing runs.
+"""Remove what a lab made, by name: OVS bridges, veths, node processes. Safe when nothing runs.
 
 Only names of this lab's prefix are touched (`<prefix>s<N>`, `<prefix>h<N>-eth<M>`), so another
 Mininet on the machine, or a lab with another prefix, is left alone (never `mn -c`).
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from . import ovs_shards
+from . import builder, ovs_shards
 from .state import data_dir
 
 
@@ -62,13 +62,15 @@ def lab_links(prefix: str) -> list[str]:
 
 
 def lab_processes(prefix: str, helpers: bool = True) -> list[int]:
-    """Mininet's node shells ('bash ... mininet:<name>') and, with `helpers`, the lab's helper
-    processes (probes, the controller), which carry an 'egovlab-lab=<prefix>' argument, and every
-    process living in a lab host's network namespace (sshd, PostgreSQL, nginx, the services)."""
-    pids, shells = [], []
-    marker = re.compile(rf"mininet:{re.escape(prefix)}[sh]\d+\b" +
-                        (rf"|egovlab-lab={re.escape(prefix)}\b" if helpers else ""))
-    host_shell = re.compile(rf"mininet:{re.escape(prefix)}h\d+\b")
+    """The processes holding the lab's namespaces ('egovlab-node=<name>', topology/builder.py; a
+    `--cli` shell, 'mininet:<name>') and, with `helpers`, the lab's helper processes (probes, the
+    controller), which carry an 'egovlab-lab=<prefix>' argument, and every process living in a
+    lab host's network namespace (sshd, PostgreSQL, nginx, the services)."""
+    pids, holders = [], []
+    p = re.escape(prefix)
+    marker = re.compile(rf"(?:{builder.HOLDER_MARK}|mininet:){p}(?:[sh]\d+|-root|-ovs\d+)\b" +
+                        (rf"|egovlab-lab={p}\b" if helpers else ""))
+    host = re.compile(rf"{builder.HOLDER_MARK}{p}h\d+\b")
     entries = [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) != os.getpid()]
     for pid in entries:
         try:
@@ -78,12 +80,12 @@ def lab_processes(prefix: str, helpers: bool = True) -> list[int]:
             continue
         if marker.search(cmdline):
             pids.append(pid)
-            if host_shell.search(cmdline):
-                shells.append(pid)
-    if helpers and shells:
-        # Hosts' namespaces only, never ours (switch shells live in the root namespace).
+            if host.search(cmdline):
+                holders.append(pid)
+    if helpers and holders:
+        # Hosts' namespaces only, never ours (switches live in the root or a shard namespace).
         ours = _netns(os.getpid())
-        spaces = {_netns(pid) for pid in shells} - {None, ours}
+        spaces = {_netns(pid) for pid in holders} - {None, ours}
         if ours is not None:
             pids += [pid for pid in entries if pid not in pids and _netns(pid) in spaces]
     return pids
@@ -113,7 +115,7 @@ def remove_lab(prefix: str) -> Removed:
         removed.processes += pids
         time.sleep(0.05)
     shutil.rmtree(data_dir(prefix), ignore_errors=True)  # what deployed services kept
-    # Killing the shells frees their namespaces and the veth ends inside them; what is left
+    # Killing the node processes frees their namespaces and the veth ends inside them; what is left
     # in the root namespace is deleted by name (deleting one end of a veth removes both).
     deadline = time.monotonic() + 10
     while (links := lab_links(prefix)) and time.monotonic() < deadline:

@@ -108,12 +108,15 @@ def set_state(interfaces: list[str], up: bool, prefix: str | None = None) -> flo
 def inject(plan: EmulationPlan, action: str, target: str) -> FaultRecord:
     interfaces = resolve(plan, action, target)
     up = action in UP_ACTIONS
-    began = set_state(interfaces, up, plan.prefix)
-    record = FaultRecord(began, action, target, interfaces)
     log = state_dir(plan.prefix) / "faults.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a") as f:
-        f.write(json.dumps(asdict(record)) + "\n")
+    # Set and recorded as one: an interrupt between would leave a link cut at one end only, or
+    # a fault the log (and so `clear`) does not know.
+    with netns.signals_deferred():
+        began = set_state(interfaces, up, plan.prefix)
+        record = FaultRecord(began, action, target, interfaces)
+        with log.open("a") as f:
+            f.write(json.dumps(asdict(record)) + "\n")
     return record
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import signal
+import threading
 from typing import Iterator
 
 CLONE_NEWNET = 0x40000000
@@ -36,6 +38,49 @@ def inside(pid: int | None = None, name: str | None = None) -> Iterator[None]:
     finally:
         os.close(target)
         os.close(home)
+
+
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM held back until the block ends, then acted on. pyroute2 runs each
+    netlink call in an asyncio loop of its own; the KeyboardInterrupt an interrupt raises inside
+    one left that loop closed ("Event loop is closed") for the cleanup that followed, or hung it
+    (test_interrupts, on a loaded machine).
+
+    Blocking them is not enough where other threads run (the controller relay's): the kernel
+    hands the signal to a thread that does not block it, and CPython runs the Python handler on
+    the main thread all the same, inside the call. So the block also swaps in a handler that only
+    records the signal; at its end the handlers come back and the first signal recorded is raised
+    again, for them to act on. The mask stays too: a process forked inside the block (the
+    simulation's pool) inherits it, not the recording."""
+    caught: list[int] = []
+    main = threading.current_thread() is threading.main_thread()  # only it may set handlers
+    previous = {sig: signal.signal(sig, lambda signum, _frame: caught.append(signum)) for sig in INTERRUPTS} \
+        if main else {}
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # runs the recorder for what was pending
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
+@contextlib.contextmanager
+def signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored for the block: a removal a second Ctrl-C or `down` must not cut
+    short (a session's teardown, a half-built lab's)."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in INTERRUPTS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager

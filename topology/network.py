@@ -1,7 +1,8 @@
-"""Bring an `EmulationPlan` up as a Mininet network of Open vSwitch bridges, and down again.
+"""Bring an `EmulationPlan` up as a network of namespaces, veths and Open vSwitch bridges, and
+down again (what Mininet does, made faster: topology/builder.py).
 
 Open vSwitch runs with the userspace datapath where the kernel lacks the module (detected),
-OpenFlow 1.3, all bridges created in one ovsdb transaction (Mininet's batch startup).
+OpenFlow 1.3, all of a daemon's bridges created in one ovsdb transaction.
 Without a controller the bridges run standalone (MAC learning) with RSTP, which breaks the
 loops the redundant links make; with `controller=` they run fail-secure under it.
 
@@ -14,31 +15,24 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import networkx as nx
 
-from mininet.link import Link, TCLink
-from mininet.log import setLogLevel, warn
-from mininet.net import Mininet
-from mininet.node import Host, OVSSwitch, RemoteController
-
 from egovlab.inventory.scenario import Scenario
 
 from pyroute2 import IPRoute
-from pyroute2.ethtool import Ethtool
+from pyroute2.ethtool.ioctl import IoctlEthtool
 
-from . import cleanup, netns, ovs_shards
+from . import builder, cleanup, netns, ovs_shards
 from .environment import Environment, detect
 from .model import EmulationPlan, HostNode, rstp_port_costs, rstp_priorities, shard_assignment
 from .ofrelay import ControllerRelay
-from .shaping import shape_links
+from .shaping import apply_netem, shape_links
 from .state import LabError, LabRecord, LabSpec, read_state, remove_state, write_state
 
 SHAPED_KINDS = ("tslcd-l1", "tslcd-l2", "internet", "dc-interconnect")
@@ -60,7 +54,7 @@ class Lab:
     progress: Progress = _no_progress
     hosts_per_site: int | None = None  # recorded, so other processes rebuild the same plan
     warnings: list[str] = field(default_factory=list)
-    net: object = None
+    net: builder.Fabric | None = None  # the running nodes: net[name].pid, .shard
     owns_prefix: bool = False
     controller_process: subprocess.Popen | None = None  # a controller started for this lab goes with it
     timings: dict[str, float] = field(default_factory=dict)
@@ -77,7 +71,8 @@ class Lab:
     def start(self) -> "Lab":
         if problems := self.env.problems():
             raise LabError("cannot emulate here: " + "; ".join(problems))
-        left = cleanup.leftovers(self.prefix, helpers=False)  # its controller may already run
+        with netns.signals_deferred():
+            left = cleanup.leftovers(self.prefix, helpers=False)  # its controller may already run
         if any(left.values()):
             running = read_state(self.prefix)
             who = f" (pid {running.pid})" if running else ""
@@ -88,24 +83,27 @@ class Lab:
         try:
             self._build()
             self.timings["build_s"] = time.perf_counter() - t0
+            # Hosts first: their ends up, so no bridge sees a port without carrier and the
+            # controller is not told of links going down and up again as the lab comes up.
             t1 = time.perf_counter()
-            self.progress("starting switches", 0, 1)
-            self.net.start()
-            self.progress("starting switches", 1, 1)
-            self.timings["switches_s"] = time.perf_counter() - t1
-            t2 = time.perf_counter()
-            if not self.env.netem:
-                shape_links({l.intf(node): l.bandwidth for l in self.plan.links if l.kind in SHAPED_KINDS
-                             for node in (l.a, l.b)}, [None, *ovs_shards.running(self.prefix)])
             self._address_hosts()
-            self.timings["addresses_s"] = time.perf_counter() - t2
+            self.timings["addresses_s"] = time.perf_counter() - t1
+            t2 = time.perf_counter()
+            self.progress("starting switches", 0, 1)
+            self._start_bridges()
+            self.progress("starting switches", 1, 1)
+            self.timings["switches_s"] = time.perf_counter() - t2
+            t3 = time.perf_counter()
+            self._shape()  # after the bridges: adding a port to a kernel datapath resets its qdisc
+            self.timings["shaping_s"] = time.perf_counter() - t3
             if self.controller is None:
                 self.progress("RSTP converging", 0, 1)
                 self.timings["rstp_s"] = wait_rstp_converged(self.prefix, rstp_islands(self.plan))
                 self.progress("RSTP converging", 1, 1)
             self._write_state()
         except BaseException:
-            self.stop()  # a half-built lab leaves nothing behind
+            with netns.signals_ignored():  # a half-built lab leaves nothing behind, whatever comes
+                self.stop()
             raise
         self.timings["up_s"] = time.perf_counter() - t0
         return self
@@ -118,54 +116,31 @@ class Lab:
                 f"emulated here; bandwidth limits (TBF) are. The full-kernel VM (egovlab vm test) has netem.")
 
     def _build(self) -> None:
-        setLogLevel(os.environ.get("EGOVLAB_MININET_LOG", "error"))
         standalone = self.controller is None
         shards = ovs_shards.shards(self.prefix, self.ovs_shards)
         for shard in shards:
             shard.start()
         placed = shard_assignment(self.plan, len(shards))
-        priority = rstp_priorities(self.plan)
         if shards and not standalone:
             self.relay = ControllerRelay(self.controller, [s.netns for s in shards])
-        switch = partial(LabSwitch, datapath=self.env.datapath, protocols="OpenFlow13", batch=True,
-                         failMode="standalone" if standalone else "secure", rstp=standalone,
-                         rstp_costs=rstp_port_costs(self.plan))
-        net = Mininet(topo=None, switch=switch, host=LabHost, controller=None, link=Link, build=False,
-                      autoSetMacs=False, autoStaticArp=False, waitConnected=False)
-        self.net = net
-        if not standalone:
-            ip, port = self.controller
-            net.addController("c0", controller=LabController, ip=ip, port=port)
-        total = len(self.plan.switches)
-        for i, s in enumerate(self.plan.switches.values(), 1):
-            net.addSwitch(s.name, dpid=f"{s.dpid:016x}", rstp_priority=priority.get(s.name),
-                          shard=shards[placed[s.name]] if shards else None)
-            if i % 25 == 0 or i == total:
-                self.progress("creating switches", i, total)
-        total = len(self.plan.hosts)
-        for i, h in enumerate(self.plan.hosts.values(), 1):
-            net.addHost(h.name, ip=None)
-            if i % 25 == 0 or i == total:
-                self.progress("creating hosts", i, total)
-        total = len(self.plan.links)
-        for i, l in enumerate(self.plan.links, 1):
-            params: dict = {}
-            for end, node in (("1", l.a), ("2", l.b)):
-                host = self.plan.hosts.get(node)
-                if host is not None:
-                    params[f"addr{end}"] = host.mac if l.kind != "mgmt" else host.mgmt_mac
-            if l.kind in SHAPED_KINDS and self.env.netem:
-                # Where netem exists, bandwidth, delay and loss go into the topology (TCLink).
-                shape = {"bw": l.bandwidth / 1e6}
-                if l.delay_ms:
-                    shape["delay"] = f"{l.delay_ms}ms"
-                if l.loss_pct:
-                    shape["loss"] = l.loss_pct
-                net.addLink(l.a, l.b, port1=l.a_port, port2=l.b_port, cls=TCLink, **params, **shape)
-            else:
-                net.addLink(l.a, l.b, port1=l.a_port, port2=l.b_port, **params)
-            if i % 25 == 0 or i == total:
-                self.progress("wiring links", i, total)
+        self.net = builder.start_nodes(self.plan, {name: shards[placed[name]] if shards else None
+                                                   for name in self.plan.switches}, self.progress)
+        with netns.signals_deferred():
+            builder.wire(self.plan, self.net, self.progress)
+
+    def _shape(self) -> None:
+        shaped = [l for l in self.plan.links if l.kind in SHAPED_KINDS]
+        if self.env.netem:  # where netem exists, bandwidth, delay and loss go onto the links themselves
+            apply_netem(self.pids, shaped)
+        else:
+            with netns.signals_deferred():
+                shape_links({l.intf(node): l.bandwidth for l in shaped for node in (l.a, l.b)},
+                            [None, *ovs_shards.running(self.prefix)])
+
+    def _start_bridges(self) -> None:
+        builder.start_bridges(self.plan, self.net, builder.BridgeOptions(
+            datapath=self.env.datapath, controller=self.controller,
+            rstp_priority=rstp_priorities(self.plan), rstp_costs=rstp_port_costs(self.plan)))
 
     def _address_hosts(self) -> None:
         a = self.scenario.spec.addressing
@@ -193,7 +168,7 @@ class Lab:
             "phase": "up", "pid": os.getpid(), "scenario": self.scenario.name, "switches": len(self.plan.switches),
             "source": record.source or (str(source.resolve()) if source.exists() else self.scenario.source),
             "datapath": self.env.datapath,
-            "pids": {name: self.net[name].pid for name in [*self.plan.hosts, *self.plan.switches]}}))
+            "pids": self.pids}))
 
     # -- tear down -----------------------------------------------------------------------
 
@@ -212,8 +187,13 @@ class Lab:
             self.relay.close()
         # Mininet's own stop() deletes interfaces one process at a time (about 30 s for the
         # province); removing the lab by name does the same in one ovsdb transaction.
-        self.net = None
+        holders, self.net = (self.net.holders if self.net else []), None
         removed = cleanup.remove_lab(self.prefix)
+        for proc in holders:  # killed by the removal; reaped here (they are this process's children)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
         remove_state(self.prefix)
         self.timings["down_s"] = time.perf_counter() - t0
         return removed
@@ -229,22 +209,22 @@ class Lab:
     def pid(self, node: str) -> int:
         return self.net[self.plan.node(node)].pid
 
+    @property
+    def pids(self) -> dict[str, int]:
+        """Node name -> the process whose network namespace is the node's."""
+        return {name: node.pid for name, node in self.net.nodes.items()}
+
 
 def _configure_host(pid: int, host: HostNode, routes4: list[str], routes6: list[str]) -> None:
-    with netns.inside(pid), IPRoute() as ipr, Ethtool() as ethtool:
+    with netns.inside(pid), IPRoute() as ipr:
         lo = ipr.link_lookup(ifname="lo")[0]
         ipr.link("set", index=lo, state="up")
         interfaces = [(f"{host.name}-eth0", host.ipv4, host.ipv6, True)]
         if host.mgmt_ipv4 is not None:
             interfaces.append((f"{host.name}-eth1", host.mgmt_ipv4, host.mgmt_ipv6, False))
         for ifname, v4, v6, routed in interfaces:
-            # The userspace datapath forwards what the veth hands it as is: a checksum left to
-            # offload would arrive unfinished and TCP/UDP would be dropped (ICMP would not).
-            features = ethtool.get_features(ifname)
-            for name in ("tx-checksum-ip-generic", "tx-checksum-ipv4", "tx-checksum-ipv6"):
-                if name in features.features:
-                    features.features[name].enable = False
-            ethtool.set_features(ifname, features)
+            quiet_ipv6(ifname)
+            no_checksum_offload(ifname)
             idx = ipr.link_lookup(ifname=ifname)[0]
             ipr.link("set", index=idx, state="up")
             if v4 is not None:
@@ -258,99 +238,34 @@ def _configure_host(pid: int, host: HostNode, routes4: list[str], routes6: list[
                     ipr.route("add", dst=prefix, oif=idx, family=10)
 
 
-def quiet_ipv6(pid: int, ifname: str, addressed: bool) -> None:
-    """Before a new interface comes up, in its node's namespace: a host's keeps IPv6 for its
-    planned addresses but neither solicits routers nor runs duplicate address detection; a
-    switch port carries no IPv6 at all. Left to the kernel, the province's ~1,200 interfaces
-    each sent router solicitations (4 s apart, then backing off) and DAD probes, which the
-    standalone fabric flooded everywhere: ovs-vswitchd at 1.9 cores for ~15 s after `up`, and
-    the national site's path to the DC down for most of it (measured here)."""
+def no_checksum_offload(ifname: str) -> None:
+    """The userspace datapath forwards what a veth hands it as is: a checksum left to offload
+    would arrive unfinished, and TCP/UDP would be dropped (ICMP would not). By ioctl: pyroute2's
+    netlink Ethtool costs 4 ms per host just to set up."""
+    ethtool = IoctlEthtool(ifname)
+    try:
+        features = ethtool.get_features()
+        for name in ("tx-checksum-ip-generic", "tx-checksum-ipv4", "tx-checksum-ipv6"):
+            if name in features and features[name]:
+                features[name] = False
+        ethtool.set_features(features)
+    finally:
+        ethtool.close()
+
+
+def quiet_ipv6(ifname: str) -> None:
+    """In a host's namespace, before its interface comes up: IPv6 for its planned addresses, but
+    neither router solicitations nor duplicate address detection (a switch port carries no IPv6
+    at all: builder.wire). Left to the kernel, the province's ~1,200 interfaces each sent router
+    solicitations (4 s apart, then backing off) and DAD probes, which the standalone fabric
+    flooded everywhere: ovs-vswitchd at 1.9 cores for ~15 s after `up`, and the national site's
+    path to the DC down for most of it (measured here)."""
     base = f"/proc/sys/net/ipv6/conf/{ifname}"
-    settings = (("accept_ra", 0), ("router_solicitations", 0), ("accept_dad", 0)) if addressed \
-        else (("disable_ipv6", 1),)
-    with netns.inside(pid):
-        if not os.path.isdir(base):  # a kernel without IPv6
-            return
-        for key, value in settings:
-            with open(f"{base}/{key}", "w") as f:
-                f.write(str(value))
-
-
-class LabHost(Host):
-    def addIntf(self, intf, *args, **kwargs):
-        super().addIntf(intf, *args, **kwargs)
-        quiet_ipv6(self.pid, intf.name, addressed=True)
-
-
-class LabController(RemoteController):
-    """Mininet's RemoteController, its reachability checked with a socket connect: Mininet's own
-    check telnets the OpenFlow port and decodes whatever the controller sends first (its binary
-    OpenFlow hello) as text, which raised a UnicodeDecodeError out of one drill's bring-up."""
-
-    def isListening(self, ip: str, port: int) -> bool:
-        try:
-            with socket.create_connection((ip, port), timeout=2):
-                return True
-        except OSError:
-            warn(f"Unable to contact the remote controller at {ip}:{port}\n")
-            return False
-
-
-class LabSwitch(OVSSwitch):
-    """OVSSwitch with RSTP (not 802.1D STP: seconds, not half a minute, to converge), run by the
-    system's Open vSwitch or by one of the lab's shards (`ovs_shards`)."""
-
-    def __init__(self, name, rstp=False, rstp_priority: int | None = None, rstp_costs: dict[str, int] | None = None,
-                 shard: ovs_shards.Shard | None = None, **params):
-        self.shard = shard  # before the shell starts: it decides where the shell lives
-        super().__init__(name, **params)
-        self.rstp = rstp
-        self.rstp_priority = rstp_priority  # None: the default, 32768
-        self.rstp_costs = rstp_costs or {}  # interface -> port path cost; absent: by link speed
-
-    def addIntf(self, intf, *args, **kwargs):
-        super().addIntf(intf, *args, **kwargs)
-        quiet_ipv6(self.pid, intf.name, addressed=False)
-
-    def _popen(self, cmd, **params):
-        if self.shard is not None:
-            # The shell lives in the shard's namespace and talks to its daemons, so every command
-            # Mininet runs for this switch, and every link end it creates, is there too.
-            cmd = ["ip", "netns", "exec", self.shard.netns, *self.shard.env_command, *cmd]
-        return super()._popen(cmd, **params)
-
-    @classmethod
-    def batchStartup(cls, switches, run=None):
-        from mininet.util import errRun
-
-        run = run or errRun
-        by_shard: dict = {}
-        for switch in switches:
-            by_shard.setdefault(switch.shard, []).append(switch)
-        for shard, members in by_shard.items():
-            # one ovsdb transaction per daemon, through its own database socket
-            env = "" if shard is None else " ".join(shard.env_command) + " "
-            super().batchStartup(members, run=lambda cmd, env=env, **kw: run(env + cmd, **kw))
-        return switches
-
-    def bridgeOpts(self):
-        opts = super().bridgeOpts()
-        if self.rstp and self.failMode == "standalone":
-            opts += " rstp_enable=true"
-            if self.rstp_priority is not None:
-                opts += f" other_config:rstp-priority={self.rstp_priority}"
-        return opts
-
-    def intfOpts(self, intf):
-        opts = super().intfOpts(intf)
-        link = getattr(intf, "link", None)
-        if self.rstp and link is not None:
-            peer = link.intf2 if link.intf1 is intf else link.intf1
-            if isinstance(peer.node, Host):  # a host port is an edge port: forward at once
-                opts += f" -- set Port {intf} other_config:rstp-port-admin-edge=true"
-            elif str(intf) in self.rstp_costs:
-                opts += f" -- set Port {intf} other_config:rstp-path-cost={self.rstp_costs[str(intf)]}"
-        return opts
+    if not os.path.isdir(base):  # a kernel without IPv6
+        return
+    for key in ("accept_ra", "router_solicitations", "accept_dad"):
+        with open(f"{base}/{key}", "w") as f:
+            f.write("0")
 
 
 def rstp_islands(plan: EmulationPlan) -> int:

@@ -123,22 +123,27 @@ def probe_all(targets: list, timeout: float) -> list[dict]:
 
 
 def receive(spec: dict) -> None:
-    """Count the senders' datagrams until `seconds` pass; print (seq, send time, sender's
-    address, arrival time) of each."""
+    """Count the senders' datagrams until the parent closes stdin (its senders are done), then
+    `linger` s more for those in flight, or until `seconds` pass (a cap); print (seq, send time,
+    sender's address, arrival time) of each. A window of its own from "ready" cut off the tail of
+    a sender that started late on a loaded machine: those datagrams were called lost."""
     family = socket.AF_INET6 if ":" in spec["bind"] else socket.AF_INET
     got = []
-    with socket.socket(family, socket.SOCK_DGRAM) as s:
+    with socket.socket(family, socket.SOCK_DGRAM) as s, selectors.DefaultSelector() as sel:
         s.bind((spec["bind"], spec["port"]))
-        s.settimeout(0.2)
+        sel.register(s, selectors.EVENT_READ)
+        sel.register(sys.stdin, selectors.EVENT_READ)
         print("ready", flush=True)
         deadline = time.monotonic() + spec["seconds"]
-        while time.monotonic() < deadline:
-            try:
-                data, peer = s.recvfrom(64)
-            except socket.timeout:
-                continue
-            seq, sent = struct.unpack("!Qd", data[:16])
-            got.append([seq, sent, peer[0], time.time()])
+        while (left := deadline - time.monotonic()) > 0:
+            for key, _ in sel.select(min(left, 0.2)):
+                if key.fileobj is s:
+                    data, peer = s.recvfrom(64)
+                    seq, sent = struct.unpack("!Qd", data[:16])
+                    got.append([seq, sent, peer[0], time.time()])
+                elif not os.read(sys.stdin.fileno(), 64):  # EOF: the senders are done
+                    sel.unregister(sys.stdin)
+                    deadline = min(deadline, time.monotonic() + spec["linger"])
     print(json.dumps(got))
 
 

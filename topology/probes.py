@@ -28,6 +28,7 @@ from .state import read_state
 
 PROBER = Path(__file__).with_name("prober.py")
 FAILOVER_PORT = 40404
+LINGER_S = 0.5  # a receiver counts this long past its senders' end: datagrams still in flight
 
 
 @dataclass(frozen=True)
@@ -259,6 +260,12 @@ def failover_pair(sc: Scenario, plan: EmulationPlan, link: str) -> tuple[str, st
     return src, servers[0].label, FAILOVER_PORT
 
 
+def receiver_spec(version: int, port: int, seconds: float) -> dict:
+    """A datagram receiver's arguments (prober.receive): it counts until its senders are done
+    (the parent closes its stdin) and LINGER_S more; a cap far past the senders' `seconds`."""
+    return {"bind": "::" if version == 6 else "0.0.0.0", "port": port, "linger": LINGER_S, "seconds": seconds + 60}
+
+
 def failover_probe(plan: EmulationPlan, pids: dict[str, int], link: str, src: str, dst: str,
                    version: int = 4, interval_ms: float = 1.0, seconds: float = 4.0, cut_after: float = 1.5,
                    restore: bool = True, port: int = FAILOVER_PORT) -> FailoverResult:
@@ -273,11 +280,10 @@ def failover_probe(plan: EmulationPlan, pids: dict[str, int], link: str, src: st
         raise ValueError(f"{src} -> {dst} has no IPv{version} path (IPv6 rollout stage)")
     faults.resolve(plan, "link-down", link)  # fail on a bad link name before sending anything
     count = int(seconds * 1000 / interval_ms)
-    bind = "::" if version == 6 else "0.0.0.0"
     base = ["nsenter", "-t"]
     rx = subprocess.Popen([*base, str(pids[d_node.name]), "-n", "--", sys.executable, str(PROBER), "receive",
-                           json.dumps({"bind": bind, "port": port, "seconds": seconds + 2.0}),
-                           f"egovlab-lab={plan.prefix}"], stdout=subprocess.PIPE, text=True)
+                           json.dumps(receiver_spec(version, port, seconds)), f"egovlab-lab={plan.prefix}"],
+                          stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
     try:
         assert rx.stdout.readline().strip() == "ready"
         tx = subprocess.Popen([*base, str(pids[s_node.name]), "-n", "--", sys.executable, str(PROBER), "send",
@@ -287,7 +293,7 @@ def failover_probe(plan: EmulationPlan, pids: dict[str, int], link: str, src: st
         _time.sleep(cut_after)
         record = faults.inject(plan, "link-down", link)
         sent = json.loads(tx.communicate(timeout=seconds + 30)[0])
-        received = [(seq, sent) for seq, sent, *_ in json.loads(rx.communicate(timeout=seconds + 30)[0])]
+        received = [(seq, sent) for seq, sent, *_ in json.loads(rx.communicate(timeout=30)[0])]
     finally:
         for proc in (rx,) + ((tx,) if "tx" in locals() else ()):
             if proc.poll() is None:
@@ -345,7 +351,7 @@ class Trains:
         node = self.plan.hosts[self.plan.node(host)]
         proc = subprocess.Popen(["nsenter", "-t", str(self.pids[node.name]), "-n", "--", sys.executable, str(PROBER),
                                  mode, json.dumps(spec), f"egovlab-lab={self.plan.prefix}"], stdout=subprocess.PIPE,
-                                text=True)
+                                stdin=subprocess.PIPE if mode == "receive" else subprocess.DEVNULL, text=True)
         self.procs.append(proc)
         return proc
 
@@ -360,8 +366,7 @@ class Trains:
         for t in self.trains:
             key = (t.dst, t.port, t.version)
             if key not in self.receivers:
-                self.receivers[key] = self._spawn(t.dst, "receive", {"bind": "::" if t.version == 6 else "0.0.0.0",
-                                                                     "port": t.port, "seconds": self.seconds + 2.0})
+                self.receivers[key] = self._spawn(t.dst, "receive", receiver_spec(t.version, t.port, self.seconds))
         for rx in self.receivers.values():
             if rx.stdout.readline().strip() != "ready":
                 raise RuntimeError("a train's receiver did not start")
@@ -371,9 +376,9 @@ class Trains:
         return self
 
     def results(self) -> list[TrainResult]:
-        """Once every train has run its course."""
+        """Once every train has run its course (the receivers stop once every sender has)."""
         sent = {t: json.loads(p.communicate(timeout=self.seconds + 30)[0])["sent"] for t, p in self.senders.items()}
-        got = {key: json.loads(p.communicate(timeout=self.seconds + 30)[0]) for key, p in self.receivers.items()}
+        got = {key: json.loads(p.communicate(timeout=30)[0]) for key, p in self.receivers.items()}
         out = []
         for t in self.trains:
             source = self.address(t.src, t.version)

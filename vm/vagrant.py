@@ -115,6 +115,8 @@ class Libvirt:
             except (OSError, ValueError):
                 pass
             pidfile.unlink(missing_ok=True)
+        if self.started and RUNTIME.is_dir() and not any(RUNTIME.iterdir()):
+            RUNTIME.rmdir()  # it sits beside the labs' state: nothing of the run stays there
         if self.started:  # chains libvirt made in this run (it never removes them)
             made = [c for c in _chains() if c not in self.chains_before]
             for cmd, table, chain in made:

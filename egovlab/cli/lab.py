@@ -88,7 +88,7 @@ class ConsoleReporter(lifecycle.Reporter):
 @click.option("--detach", is_flag=True, help="Keep the lab up in the background; `egovlab down` stops it.")
 def up(file: str, prefix: str, hosts_per_site: int | None, controller: str | None, sdn: bool, ovs_shards: int,
        with_cli: bool, detach: bool) -> None:
-    """Bring the province up (Mininet + Open vSwitch) and keep it up until Ctrl-C or `egovlab down`."""
+    """Bring the province up (namespaces + Open vSwitch) and keep it up until Ctrl-C or `egovlab down`."""
     lab_spec = lifecycle.spec(prefix, hosts_per_site, controller, sdn, ovs_shards)
     if detach:
         pid, log = lifecycle.start_detached(file, lab_spec)
@@ -97,8 +97,8 @@ def up(file: str, prefix: str, hosts_per_site: int | None, controller: str | Non
     try:
         with lifecycle.session(file, lab_spec, ConsoleReporter()) as lab:
             if with_cli:
-                from mininet.cli import CLI
-                CLI(lab.net)
+                from egovlab.topology import mininet_cli
+                mininet_cli.run(lab.plan, lab.pids)
             else:
                 console.print(f"lab '{prefix}' is up (pid {os.getpid()}): `egovlab fault ...`, `egovlab probe "
                               f"matrix`, `egovlab down` from another shell; Ctrl-C stops it")
@@ -358,7 +358,7 @@ def check(file: str, prefix: str, hosts_per_site: int | None, controller: str | 
     """Bring the province up, probe it against the intended policy, report, and tear it down."""
     with lifecycle.session(file, lifecycle.spec(prefix, hosts_per_site, controller, sdn, ovs_shards),
                            ConsoleReporter()) as lab:
-        pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+        pids = lab.pids
         if lab.controller is None:
             console.print("note: no controller: the switches learn and flood (RSTP), so zone policy is not "
                           "enforced and denied flows show up as reachable")

@@ -73,7 +73,7 @@ def drill(file: str, fail_dc: str, replication: str | None, seconds: float, rate
     params.data_centre(sc, fail_dc)
     plan_deployment(sc, emulation_plan(sc, prefix=prefix, hosts_per_site=hosts_per_site), replication)
     with lifecycle.session(file, lifecycle.spec(prefix, hosts_per_site), ConsoleReporter()) as lab:
-        pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+        pids = lab.pids
         dep, recap = _deploy(sc, lab.plan, pids, replication)
         result = drillmod.run(sc, lab.plan, pids, dep, fail=fail_dc, seconds=seconds, warmup_s=seconds / 3,
                               rate=rate, progress=console.print)
@@ -202,7 +202,7 @@ def soak(file: str, count: int, seed: int, hold_s: float, rate: float, ovs_shard
     t0 = time.monotonic()
     with lifecycle.session(file, lifecycle.spec(prefix, hosts_per_site, ovs_shards=ovs_shards),
                            ConsoleReporter()) as lab:
-        pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+        pids = lab.pids
         dep, _ = _deploy(lab.scenario, lab.plan, pids, "sync")
         run = soakmod.Soak(lab, dep, hold_s=hold_s, rate=rate, seed=seed, progress=console.print)
         faults = soakmod.draw(run.targets(), count, seed)

@@ -59,7 +59,7 @@ def test(file: str, suites: tuple[str, ...], junit_out: str | None, json_out: st
         else:
             with lifecycle.session(file, lifecycle.spec(prefix, hosts_per_site, ovs_shards=ovs_shards),
                                    ConsoleReporter()) as lab:
-                pids = {n: lab.net[n].pid for n in [*lab.plan.hosts, *lab.plan.switches]}
+                pids = lab.pids
                 results = _run(loaded, only, runner.LabHandle(lab.scenario, lab.plan, pids, True))
     except LabError as exc:
         click.echo(f"the lab failed: {exc}", err=True)
