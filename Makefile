@@ -55,6 +55,7 @@ bench: setup
 	.venv/bin/python benchmarks/services.py
 	.venv/bin/python benchmarks/failover_rto.py
 	.venv/bin/python benchmarks/soak.py
+	.venv/bin/python benchmarks/stateful_restart.py
 	.venv/bin/python benchmarks/provisioning.py
 	.venv/bin/python benchmarks/vm_tier.py
 	.venv/bin/python benchmarks/api_status.py
