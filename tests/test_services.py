@@ -237,20 +237,21 @@ def test_the_service_answers_again_once_a_restarted_dc_daemon_is_reprogrammed(pr
     stream from the primary database to its standby cannot re-open its state (the standby is the
     connection's client), so every synchronous commit waited for the standby's next status
     message, 10 s apart by PostgreSQL's default (the role sets 1 s). The primary database's
-    daemon restarted twice under the citizens' load: each time, every submission sent from 3 s
-    after its switches are reprogrammed is acknowledged, over each IP family. (Twice: a status
-    message that happens to come just after a restart hides the default's wait, once.)"""
+    daemon restarted three times under the citizens' load: each time, every submission sent from
+    3 s after its switches are reprogrammed is acknowledged, over each IP family. (Three times:
+    without the setting, 2 of 5 restarts were spared by a standby packet that crossed the
+    restart and re-opened the state; benchmarks/stateful_restart.py.)"""
     from egovlab import soak
 
     run = soak.Soak(province, province.dep, hold_s=1.0, rate=5, seed=1, progress=lambda *_: None)
     run.runner.baseline()
     restart = soak.Fault("ovs-restart", run.daemon_of(province.dep.primary.servers["csdl"]))
-    for _ in range(2):
-        loaded = run.under_load(restart, after_s=10.0)
+    for _ in range(3):
+        loaded = run.under_load(restart, after_s=8.0)
         assert set(loaded.attempts) == {"ipv4", "ipv6"}
         for family, attempts in loaded.attempts.items():
             late = [a for a in attempts if a[0] >= loaded.repaired + 3.0]
-            assert len(late) >= 25, (family, len(late))
+            assert len(late) >= 15, (family, len(late))
             assert [round(a[0] - loaded.repaired, 2) for a in late if a[2] != 201] == [], family
 
 
