@@ -23,8 +23,7 @@ SETTINGS = {"10s": "PostgreSQL's default (baseline)", "1s": "deployed (the role'
 
 def main() -> None:
     from egovlab import lifecycle, soak
-    from egovlab.services import deploy, drill
-    from egovlab.topology.state import data_dir
+    from egovlab.services import deploy, failback
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
@@ -38,9 +37,8 @@ def main() -> None:
         restart = soak.Fault("ovs-restart", run.daemon_of(dep.primary.servers["csdl"]))
         for i in range(args.runs):
             for setting in SETTINGS:
-                drill.psql(lab.pids[lab.plan.node(standby)], str(data_dir(lab.plan.prefix) / standby),
-                           f"ALTER SYSTEM SET wal_receiver_status_interval = '{setting}'; SELECT pg_reload_conf();",
-                           db="postgres")
+                failback.sql(lab.plan, lab.pids, standby,
+                             f"ALTER SYSTEM SET wal_receiver_status_interval = '{setting}'; SELECT pg_reload_conf();")
                 loaded = run.under_load(restart, after_s=20.0)
                 every = [a for attempts in loaded.attempts.values() for a in attempts if a[0] >= loaded.began]
                 acked = [a[1] for a in every if a[2] == 201]

@@ -177,10 +177,7 @@ class Soak:
 
     def daemon_of(self, host: str) -> str:
         """The Open vSwitch daemon (an ovs-restart target) whose switch a host hangs off."""
-        plan = self.lab.plan
-        name = plan.node(host)
-        edge = next(l.b if l.a == name else l.a for l in plan.links if name in (l.a, l.b) and l.kind == "access")
-        return f"ovs{self.placed[edge] + 1}"
+        return f"ovs{self.placed[self.model.edge(host)] + 1}"
 
     # -- one fault ------------------------------------------------------------------------------
     def run(self, faults_: list[Fault]) -> list[FaultReport]:

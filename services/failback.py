@@ -82,8 +82,9 @@ def _postgres(label: str, plan: EmulationPlan, pids: dict[str, int], *cmd: str) 
     return r.stdout
 
 
-def _sql(plan: EmulationPlan, pids: dict[str, int], label: str, sql: str) -> str:
-    return psql(pids[plan.node(label)], str(data_dir(plan.prefix) / label), sql, db="postgres").strip()
+def sql(plan: EmulationPlan, pids: dict[str, int], label: str, query: str) -> str:
+    """`query` run on a server's database as postgres (its answer, stripped)."""
+    return psql(pids[plan.node(label)], str(data_dir(plan.prefix) / label), query, db="postgres").strip()
 
 
 def _data(plan: EmulationPlan, label: str) -> str:
@@ -98,7 +99,7 @@ def slot(label: str) -> str:
 def is_primary(plan: EmulationPlan, pids: dict[str, int], label: str) -> bool | None:
     """True: accepts writes; False: a standby; None: not running."""
     try:
-        return _sql(plan, pids, label, "SELECT pg_is_in_recovery();") == "f"
+        return sql(plan, pids, label, "SELECT pg_is_in_recovery();") == "f"
     except LabError:
         return None
 
@@ -135,7 +136,7 @@ def resync(plan: EmulationPlan, pids: dict[str, int], label: str, source: str) -
     slot made for it on the source (an old one of the same name dropped first)."""
     secrets = yaml.safe_load((workdir(plan.prefix) / "secrets.yml").read_text())
     name = slot(label)
-    _sql(plan, pids, source, f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+    sql(plan, pids, source, f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
                              f"WHERE slot_name = '{name}';")
     data = data_dir(plan.prefix) / label / "pg" / "data"
     kept = data.with_name("data.before-failback")
@@ -158,7 +159,7 @@ def streaming(plan: EmulationPlan, pids: dict[str, int], primary: str, standby: 
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
         try:
-            if _sql(plan, pids, primary, f"SELECT state FROM pg_stat_replication WHERE application_name = "
+            if sql(plan, pids, primary, f"SELECT state FROM pg_stat_replication WHERE application_name = "
                                          f"'{slot(standby)}';") == "streaming":
                 return
         except LabError:
@@ -201,7 +202,7 @@ def caught_up(plan: EmulationPlan, pids: dict[str, int], label: str, lsn: str) -
     """Until `label`, a standby, has replayed past `lsn`."""
     end = time.monotonic() + CATCH_UP_TIMEOUT_S
     while time.monotonic() < end:
-        if _sql(plan, pids, label, f"SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '{lsn}') > 0;") == "t":
+        if sql(plan, pids, label, f"SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '{lsn}') > 0;") == "t":
             return
         time.sleep(0.01)
     raise LabError(f"{label} did not replay past {lsn} within {CATCH_UP_TIMEOUT_S:.0f} s")
@@ -221,7 +222,7 @@ def rejoin(plan: EmulationPlan, pids: dict[str, int], label: str, primary: str) 
     supervisorctl(plan, pids, label, "start", "postgresql")
     streaming(plan, pids, primary, label)
     # the slot the other database streamed through while this one was the primary
-    _sql(plan, pids, label, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots;")
+    sql(plan, pids, label, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots;")
 
 
 def failed_over(plan: EmulationPlan, pids: dict[str, int], dep: Deployment) -> bool:
@@ -251,7 +252,7 @@ def switch(plan: EmulationPlan, pids: dict[str, int], dep: Deployment, progress=
     """Steps 3 and 4: the switch back and the rejoin; UNIX times of each stage ("switch": when
     writes stopped)."""
     home, away = dep.primary.servers["csdl"], dep.standby.servers["csdl"]
-    _sql(plan, pids, home, f"SELECT pg_create_physical_replication_slot('{slot(away)}') WHERE NOT EXISTS "
+    sql(plan, pids, home, f"SELECT pg_create_physical_replication_slot('{slot(away)}') WHERE NOT EXISTS "
                            f"(SELECT 1 FROM pg_replication_slots WHERE slot_name = '{slot(away)}');")
     supervisorctl(plan, pids, away, "stop", "postgresql")  # a fast shutdown: it waits for its standby
     t = {"stopped": time.time(), "switch": shutdown_requested(plan, away)}
